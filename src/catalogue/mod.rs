@@ -1,0 +1,1 @@
+//! The SQLite catalogue: schema, migrations, writes and queries.

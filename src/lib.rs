@@ -1,0 +1,10 @@
+//! dicura: a curation console for radiology imaging datasets.
+//!
+//! Data flows one way: [`formats`] (headers into plain structs) → [`scan`] (parallel walk and
+//! parse) → [`catalogue`] (the only owner of SQLite) → analyses and views ([`cli`]).
+
+pub mod catalogue;
+pub mod cli;
+pub mod formats;
+pub mod scan;
+pub mod synth;

@@ -1,0 +1,1 @@
+//! Parallel walk and parse of a directory tree into the catalogue.
