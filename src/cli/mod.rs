@@ -1,6 +1,160 @@
-//! Command line: clap arguments → checked configuration → headless subcommands with exit codes.
+//! Command line: clap arguments → checked configuration → headless subcommands.
+//!
+//! Exit codes follow ripgrep's: 0 success, 1 "found something" where a subcommand defines it,
+//! 2 usage or I/O errors. A closed stdout (e.g. `| head`) is not an error.
+
+mod output;
+
+use crate::catalogue::{self, Catalogue};
+use crate::formats::dicom::Limits;
+use crate::scan::{self, ScanOptions};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::Write;
+use std::path::PathBuf;
+
+/// dicura: a terminal curation console for radiology imaging datasets.
+#[derive(Debug, Parser)]
+#[command(name = "dicura", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, clap::Args, Clone)]
+pub struct DbArg {
+    /// Catalogue file [default: $DICURA_DB, else $XDG_DATA_HOME/dicura/catalogue.sqlite]
+    #[arg(long, value_name = "PATH", global = true)]
+    pub db: Option<PathBuf>,
+}
+
+impl DbArg {
+    fn path(&self) -> PathBuf {
+        self.db.clone().unwrap_or_else(catalogue::default_path)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scan directories (DICOM, NIfTI-1/2, Analyze, anything else) into the catalogue.
+    /// Incremental: unchanged files are not opened again; removed files are marked removed.
+    Scan {
+        /// Directories to scan
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+        #[command(flatten)]
+        db: DbArg,
+        /// Parser threads [default: one per core]
+        #[arg(long, short = 'j', value_name = "N", default_value_t = 0)]
+        jobs: usize,
+        /// Follow symbolic links (loops are detected and reported)
+        #[arg(long)]
+        follow_links: bool,
+        /// Print one JSON summary object on stdout
+        #[arg(long)]
+        json: bool,
+    },
+    /// Counts: patients, studies, series, instances, volumes, files by kind, instances by modality.
+    Stats {
+        #[command(flatten)]
+        db: DbArg,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a read-only SQL query against the catalogue (see docs/catalogue.md for the schema).
+    Query {
+        /// The SQL (SELECT ...)
+        sql: String,
+        #[command(flatten)]
+        db: DbArg,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = QueryFormat::Table)]
+        format: QueryFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum QueryFormat {
+    Table,
+    Jsonl,
+    Csv,
+}
 
 /// Entry point of the binary; returns the process exit code.
 pub fn main() -> i32 {
-    0
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => 2,
+            };
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return 0;
+            }
+            eprintln!("dicura: {e:#}");
+            2
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn run(cli: Cli) -> anyhow::Result<i32> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match cli.command {
+        Command::Scan {
+            dirs,
+            db,
+            jobs,
+            follow_links,
+            json,
+        } => {
+            let cat = Catalogue::open(&db.path())?;
+            let opts = ScanOptions {
+                roots: dirs,
+                jobs,
+                follow_links,
+                progress: true,
+                limits: Limits::default(),
+            };
+            let (summary, _cat) = scan::scan(cat, &opts)?;
+            if json {
+                serde_json::to_writer(&mut out, &summary)?;
+                writeln!(out)?;
+            } else {
+                output::scan_summary(&mut out, &summary)?;
+            }
+            Ok(0)
+        }
+        Command::Stats { db, json } => {
+            let cat = Catalogue::open_read_only(&db.path())?;
+            let stats = cat.stats()?;
+            if json {
+                serde_json::to_writer(&mut out, &stats)?;
+                writeln!(out)?;
+            } else {
+                output::stats(&mut out, &stats, cat.path())?;
+            }
+            Ok(0)
+        }
+        Command::Query { sql, db, format } => {
+            let cat = Catalogue::open_read_only(&db.path())?;
+            let (names, rows) = cat.query_json(&sql)?;
+            output::query(&mut out, &names, &rows, format)?;
+            Ok(0)
+        }
+    }
 }

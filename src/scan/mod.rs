@@ -1,1 +1,470 @@
-//! Parallel walk and parse of a directory tree into the catalogue.
+//! Parallel walk and parse of directory trees into the catalogue.
+//!
+//! One thread walks (walkdir) and compares each file's (size, mtime, inode) with the
+//! catalogue, so unchanged files are never opened; worker threads read the headers of new and
+//! changed files; one writer thread batches the results into transactions. Bounded channels
+//! between them keep memory flat however large the tree is.
+
+mod classify;
+
+pub use classify::{classify, extension_of};
+
+use crate::catalogue::{self, Catalogue, CatalogueError, FileKind, KnownFile, ScannedFile, Writer};
+use crate::formats::dicom::Limits;
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError};
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// What to scan and how.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    pub roots: Vec<PathBuf>,
+    /// Parser threads (0: one per core).
+    pub jobs: usize,
+    pub follow_links: bool,
+    /// Show a progress bar on stderr (only when it is a terminal).
+    pub progress: bool,
+    pub limits: Limits,
+}
+
+/// The outcome of a scan, as printed by `scan --json`. Kind counts cover every file seen,
+/// read in this scan or unchanged since the last one.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct ScanSummary {
+    pub files_seen: u64,
+    pub dicom: u64,
+    pub nifti: u64,
+    pub analyze: u64,
+    pub volume_data: u64,
+    pub other: u64,
+    pub unreadable: u64,
+    /// Files of a known kind whose content is malformed or cut short.
+    pub corrupt: u64,
+    pub truncated: u64,
+    /// Read in this scan: first seen, changed since the last scan, or back after removal.
+    pub new: u64,
+    pub changed: u64,
+    pub restored: u64,
+    pub unchanged: u64,
+    pub removed: u64,
+    /// Symbolic links not followed (without `--follow-links`).
+    pub links_skipped: u64,
+    /// Directories that could not be read; their files are not marked removed.
+    pub unreadable_dirs: u64,
+    pub link_loops: u64,
+    pub seconds: f64,
+    pub files_per_second: f64,
+    pub catalogue: String,
+}
+
+/// Why a scan could not run at all (per-file problems never stop a scan).
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("{path}: {source}")]
+    Root {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0} is not a directory")]
+    NotADirectory(PathBuf),
+    #[error(transparent)]
+    Catalogue(#[from] CatalogueError),
+    #[error("scan thread failed: {0}")]
+    Thread(String),
+}
+
+/// A file the walker hands to a parser.
+struct Work {
+    path: PathBuf,
+    root: usize,
+    meta: std::fs::Metadata,
+    previous: Option<KnownFile>,
+}
+
+/// Scans `opts.roots` into the catalogue at `db`, returning the summary and the catalogue.
+pub fn scan(
+    cat: Catalogue,
+    opts: &ScanOptions,
+) -> Result<(ScanSummary, Catalogue), ScanError> {
+    let started = Instant::now();
+    let mut roots = Vec::new();
+    for r in &opts.roots {
+        let abs = std::fs::canonicalize(r).map_err(|source| ScanError::Root {
+            path: r.clone(),
+            source,
+        })?;
+        if !abs.is_dir() {
+            return Err(ScanError::NotADirectory(r.clone()));
+        }
+        roots.push(abs);
+    }
+    let own = own_file_set(cat.path());
+    let mut known: Vec<HashMap<String, KnownFile>> = Vec::new();
+    for r in &roots {
+        known.push(cat.known_files(r)?);
+    }
+    let db_display = cat.path().display().to_string();
+    let writer = Writer::begin(cat, &roots)?;
+
+    let jobs = if opts.jobs == 0 {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    } else {
+        opts.jobs
+    };
+    let (work_tx, work_rx) = bounded::<Work>(1024);
+    let (done_tx, done_rx) = bounded::<ScannedFile>(4096);
+    let progress = Progress::new(opts.progress);
+
+    let mut summary = ScanSummary {
+        catalogue: db_display,
+        ..Default::default()
+    };
+    let result = std::thread::scope(|s| -> Result<Writer, ScanError> {
+        let writer_handle = s.spawn(move || write_loop(writer, done_rx));
+        let mut workers = Vec::new();
+        for _ in 0..jobs {
+            let rx = work_rx.clone();
+            let tx = done_tx.clone();
+            let limits = opts.limits.clone();
+            let bar = progress.bar.clone();
+            workers.push(s.spawn(move || {
+                for w in rx.iter() {
+                    let scanned = classify(&w.path, w.root, &w.meta, w.previous.as_ref(), &limits);
+                    if let Some(b) = &bar {
+                        b.inc(1);
+                    }
+                    if tx.send(scanned).is_err() {
+                        break;
+                    }
+                }
+            }));
+        }
+        drop(work_rx);
+
+        let mut bad_dirs: Vec<PathBuf> = Vec::new();
+        for (ri, root) in roots.iter().enumerate() {
+            let known_root = &mut known[ri];
+            walk_root(
+                root,
+                ri,
+                opts.follow_links,
+                &own,
+                known_root,
+                &work_tx,
+                &done_tx,
+                &mut summary,
+                &mut bad_dirs,
+                &progress,
+            );
+        }
+        drop(work_tx);
+        for w in workers {
+            w.join()
+                .map_err(|_| ScanError::Thread("a parser thread panicked".into()))?;
+        }
+        drop(done_tx);
+        let (mut writer, counts) = writer_handle
+            .join()
+            .map_err(|_| ScanError::Thread("the writer thread panicked".into()))??;
+        counts.add_to(&mut summary);
+
+        // Files the catalogue knew under these roots that the walk did not see are gone,
+        // unless they sit below a directory that could not be read this time.
+        let mut removed = Vec::new();
+        for k in &known {
+            for (path, f) in k {
+                if f.removed || bad_dirs.iter().any(|d| Path::new(path).starts_with(d)) {
+                    continue;
+                }
+                removed.push(f.id);
+            }
+        }
+        summary.removed = removed.len() as u64;
+        writer.mark_removed(&removed)?;
+        Ok(writer)
+    });
+    let writer = result?;
+    if let Some(b) = &progress.bar {
+        b.finish_and_clear();
+    }
+    summary.seconds = started.elapsed().as_secs_f64();
+    summary.files_per_second = if summary.seconds > 0.0 {
+        summary.files_seen as f64 / summary.seconds
+    } else {
+        0.0
+    };
+    let json = serde_json::to_string(&summary).unwrap_or_default();
+    let cat = writer.finish(&json)?;
+    Ok((summary, cat))
+}
+
+/// Paths of the catalogue's own files, never catalogued themselves.
+fn own_file_set(db: &Path) -> HashSet<PathBuf> {
+    let mut set = HashSet::new();
+    let abs = db
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .and_then(|p| std::fs::canonicalize(p).ok())
+        .zip(db.file_name())
+        .map(|(dir, name)| dir.join(name))
+        .unwrap_or_else(|| db.to_path_buf());
+    for f in catalogue::own_files(&abs) {
+        set.insert(f);
+    }
+    set
+}
+
+/// Stored form of a path: the UTF-8 text, or for other names an escaped text plus the bytes.
+pub fn path_text(path: &Path) -> (String, Option<Vec<u8>>) {
+    match path.to_str() {
+        Some(s) => (s.to_string(), None),
+        None => {
+            let bytes = path.as_os_str().as_bytes();
+            let mut s = String::new();
+            for chunk in bytes.utf8_chunks() {
+                s.push_str(chunk.valid());
+                for b in chunk.invalid() {
+                    s.push_str(&format!("\\x{b:02X}"));
+                }
+            }
+            (s, Some(bytes.to_vec()))
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn walk_root(
+    root: &Path,
+    ri: usize,
+    follow_links: bool,
+    own: &HashSet<PathBuf>,
+    known: &mut HashMap<String, KnownFile>,
+    work_tx: &crossbeam_channel::Sender<Work>,
+    done_tx: &crossbeam_channel::Sender<ScannedFile>,
+    summary: &mut ScanSummary,
+    bad_dirs: &mut Vec<PathBuf>,
+    progress: &Progress,
+) {
+    let walker = walkdir::WalkDir::new(root)
+        .follow_links(follow_links)
+        .sort_by_file_name();
+    for entry in walker {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(err) => {
+                // Unreadable directories, link loops, files gone while walking.
+                let path = err.path().map(Path::to_path_buf);
+                let looped = err.loop_ancestor().map(Path::to_path_buf);
+                let reason = if let Some(anc) = &looped {
+                    summary.link_loops += 1;
+                    format!(
+                        "symbolic link loop: leads back to {} (not followed)",
+                        anc.display()
+                    )
+                } else if let Some(io) = err.io_error() {
+                    if let Some(p) = &path {
+                        if p.is_dir() {
+                            summary.unreadable_dirs += 1;
+                            bad_dirs.push(p.clone());
+                        }
+                    }
+                    format!("cannot read directory entry: {io}")
+                } else {
+                    format!("{err}")
+                };
+                if let Some(p) = path {
+                    record_unreadable(&p, ri, reason, known, done_tx, summary);
+                }
+                continue;
+            }
+        };
+        let ft = entry.file_type();
+        if ft.is_dir() {
+            continue;
+        }
+        if ft.is_symlink() {
+            summary.links_skipped += 1;
+            continue;
+        }
+        let path = entry.into_path();
+        if own.contains(&path) {
+            continue;
+        }
+        let meta = match if follow_links {
+            std::fs::metadata(&path)
+        } else {
+            std::fs::symlink_metadata(&path)
+        } {
+            Ok(m) => m,
+            Err(e) => {
+                record_unreadable(&path, ri, format!("cannot stat: {e}"), known, done_tx, summary);
+                continue;
+            }
+        };
+        summary.files_seen += 1;
+        let (text, _) = path_text(&path);
+        let previous = known.remove(&text);
+        if let Some(k) = &previous {
+            if !k.removed && unchanged(k, &meta) {
+                summary.unchanged += 1;
+                count_kind(summary, k.kind, &k.status);
+                continue;
+            }
+        }
+        if let Some(b) = &progress.bar {
+            b.inc_length(1);
+        }
+        let work = Work {
+            path,
+            root: ri,
+            meta,
+            previous,
+        };
+        if work_tx.send(work).is_err() {
+            return;
+        }
+    }
+}
+
+/// A file needs no reading when its size, mtime and inode match what the catalogue has —
+/// except files that could not be read last time, which are always retried.
+fn unchanged(k: &KnownFile, m: &std::fs::Metadata) -> bool {
+    k.status != "unreadable"
+        && k.size == m.len()
+        && k.mtime_s == m.mtime()
+        && k.mtime_ns == m.mtime_nsec()
+        && k.ino == m.ino()
+        && k.dev == m.dev()
+}
+
+fn count_kind(summary: &mut ScanSummary, kind: FileKind, status: &str) {
+    match kind {
+        FileKind::Dicom => summary.dicom += 1,
+        FileKind::Nifti => summary.nifti += 1,
+        FileKind::Analyze => summary.analyze += 1,
+        FileKind::VolumeData => summary.volume_data += 1,
+        FileKind::Other => summary.other += 1,
+        FileKind::Unreadable => summary.unreadable += 1,
+    }
+    match status {
+        "corrupt" => summary.corrupt += 1,
+        "truncated" => summary.truncated += 1,
+        _ => {}
+    }
+}
+
+fn record_unreadable(
+    path: &Path,
+    ri: usize,
+    reason: String,
+    known: &mut HashMap<String, KnownFile>,
+    done_tx: &crossbeam_channel::Sender<ScannedFile>,
+    summary: &mut ScanSummary,
+) {
+    summary.files_seen += 1;
+    let (text, raw) = path_text(path);
+    let previous = known.remove(&text);
+    let meta = std::fs::symlink_metadata(path).ok();
+    let scanned = ScannedFile {
+        path: text,
+        path_raw: raw,
+        root: ri,
+        size: meta.as_ref().map(|m| m.len()).unwrap_or(0),
+        mtime_s: meta.as_ref().map(|m| m.mtime()).unwrap_or(0),
+        mtime_ns: meta.as_ref().map(|m| m.mtime_nsec()).unwrap_or(0),
+        dev: meta.as_ref().map(|m| m.dev()).unwrap_or(0),
+        ino: meta.as_ref().map(|m| m.ino()).unwrap_or(0),
+        kind: FileKind::Unreadable,
+        status: catalogue::FileStatus::Unreadable,
+        error: Some(reason),
+        ext: extension_of(path),
+        previous: previous.as_ref().map(|k| k.id),
+        event: previous
+            .as_ref()
+            .map(|k| if k.removed { "restored" } else { "changed" }),
+        payload: catalogue::Payload::None,
+    };
+    let _ = done_tx.send(scanned);
+}
+
+/// Counts of what the writer wrote, by kind and event.
+#[derive(Default)]
+struct WriteCounts(ScanSummary);
+
+impl WriteCounts {
+    fn add_to(&self, s: &mut ScanSummary) {
+        let c = &self.0;
+        s.dicom += c.dicom;
+        s.nifti += c.nifti;
+        s.analyze += c.analyze;
+        s.volume_data += c.volume_data;
+        s.other += c.other;
+        s.unreadable += c.unreadable;
+        s.corrupt += c.corrupt;
+        s.truncated += c.truncated;
+        s.new += c.new;
+        s.changed += c.changed;
+        s.restored += c.restored;
+    }
+}
+
+/// The writer thread: batches results into transactions of up to 2,000 files or 250 ms.
+fn write_loop(
+    mut writer: Writer,
+    rx: Receiver<ScannedFile>,
+) -> Result<(Writer, WriteCounts), ScanError> {
+    let mut counts = WriteCounts::default();
+    let mut batch: Vec<ScannedFile> = Vec::with_capacity(2000);
+    loop {
+        let first = match rx.recv() {
+            Ok(f) => f,
+            Err(_) => break,
+        };
+        batch.push(first);
+        let deadline = Instant::now() + Duration::from_millis(250);
+        while batch.len() < 2000 {
+            match rx.recv_deadline(deadline) {
+                Ok(f) => batch.push(f),
+                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        writer.write_batch(&batch)?;
+        for f in batch.drain(..) {
+            count_kind(&mut counts.0, f.kind, f.status.as_str());
+            match f.event {
+                None => counts.0.new += 1,
+                Some("restored") => counts.0.restored += 1,
+                Some(_) => counts.0.changed += 1,
+            }
+        }
+    }
+    Ok((writer, counts))
+}
+
+/// An indicatif bar on stderr, only when stderr is a terminal.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    fn new(enabled: bool) -> Progress {
+        use std::io::IsTerminal;
+        if !enabled || !std::io::stderr().is_terminal() {
+            return Progress { bar: None };
+        }
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(8));
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{spinner} {pos}/{len} files read  {per_sec}  ETA {eta}  {wide_bar}",
+        ) {
+            bar.set_style(style);
+        }
+        Progress { bar: Some(bar) }
+    }
+}

@@ -1,0 +1,193 @@
+//! The catalogue's schema as forward-only migrations, numbered by `PRAGMA user_version`.
+//!
+//! A catalogue made by an older dicura is migrated on open; one made by a newer dicura is
+//! refused rather than misread.
+
+/// Each entry upgrades the schema from version `i` to `i + 1`.
+pub const MIGRATIONS: &[&str] = &[V1];
+
+/// Version 1: files, the DICOM hierarchy, volumes, every header as JSONB, scans and history.
+const V1: &str = r#"
+CREATE TABLE roots (
+    id          INTEGER PRIMARY KEY,
+    path        TEXT NOT NULL UNIQUE,
+    first_scan  REAL NOT NULL,
+    last_scan   REAL
+);
+
+CREATE TABLE scans (
+    id          INTEGER PRIMARY KEY,
+    started     REAL NOT NULL,
+    finished    REAL,
+    status      TEXT NOT NULL CHECK (status IN ('running', 'complete', 'interrupted')),
+    roots       TEXT NOT NULL,          -- JSON array of root paths
+    summary     TEXT                    -- JSON summary, as printed by `scan --json`
+);
+
+-- One row per file ever seen. Rows of files that disappeared stay, with removed_at set.
+CREATE TABLE files (
+    id          INTEGER PRIMARY KEY,
+    path        TEXT NOT NULL UNIQUE,   -- absolute; non-UTF-8 bytes escaped as \xNN
+    path_raw    BLOB,                   -- the raw bytes when the name is not UTF-8
+    root_id     INTEGER REFERENCES roots(id),
+    size        INTEGER NOT NULL,
+    mtime_s     INTEGER NOT NULL,
+    mtime_ns    INTEGER NOT NULL,
+    dev         INTEGER NOT NULL,
+    ino         INTEGER NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('dicom', 'nifti', 'analyze', 'volume_data', 'other', 'unreadable')),
+    status      TEXT NOT NULL CHECK (status IN ('ok', 'truncated', 'corrupt', 'unreadable', 'removed')),
+    error       TEXT,                   -- a reason a curator can act on; never a PHI value
+    ext         TEXT,                   -- lower-case extension, without the dot
+    first_seen  REAL NOT NULL,
+    scanned_at  REAL NOT NULL,          -- when the file's content was last read
+    scan_id     INTEGER REFERENCES scans(id),
+    removed_at  REAL
+);
+CREATE INDEX files_kind ON files(kind, status);
+CREATE INDEX files_root ON files(root_id);
+
+-- Changes seen by rescans: 'changed', 'removed', 'restored'. First sightings are files.first_seen.
+CREATE TABLE file_events (
+    id          INTEGER PRIMARY KEY,
+    file_id     INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+    scan_id     INTEGER REFERENCES scans(id),
+    at          REAL NOT NULL,
+    event       TEXT NOT NULL,
+    size        INTEGER,
+    mtime_s     INTEGER
+);
+CREATE INDEX file_events_file ON file_events(file_id);
+
+-- The DICOM hierarchy. A patient is an (ID, name) pair; studies and series are keyed within
+-- their parent, so a UID reused under another patient shows up as two rows (a collision to
+-- report, not to hide).
+CREATE TABLE patients (
+    id              INTEGER PRIMARY KEY,
+    patient_id      TEXT NOT NULL,
+    patient_name    TEXT NOT NULL,
+    birth_date      TEXT,
+    sex             TEXT,
+    UNIQUE (patient_id, patient_name)
+);
+
+CREATE TABLE studies (
+    id              INTEGER PRIMARY KEY,
+    patient_ref     INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+    study_uid       TEXT NOT NULL,
+    study_date      TEXT,
+    study_time      TEXT,
+    accession       TEXT,
+    study_id        TEXT,
+    description     TEXT,
+    UNIQUE (patient_ref, study_uid)
+);
+CREATE INDEX studies_uid ON studies(study_uid);
+
+CREATE TABLE series (
+    id                  INTEGER PRIMARY KEY,
+    study_ref           INTEGER NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
+    series_uid          TEXT NOT NULL,
+    series_number       INTEGER,
+    modality            TEXT,
+    description         TEXT,
+    body_part           TEXT,
+    manufacturer        TEXT,
+    model               TEXT,
+    station             TEXT,
+    institution         TEXT,
+    protocol_name       TEXT,
+    frame_of_reference  TEXT,
+    UNIQUE (study_ref, series_uid)
+);
+CREATE INDEX series_uid ON series(series_uid);
+CREATE INDEX series_modality ON series(modality);
+
+CREATE TABLE instances (
+    file_id                 INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
+    series_ref              INTEGER NOT NULL REFERENCES series(id),
+    patient_id              TEXT,
+    study_uid               TEXT,
+    series_uid              TEXT,
+    sop_class_uid           TEXT,
+    sop_instance_uid        TEXT,
+    instance_number         INTEGER,
+    transfer_syntax_uid     TEXT,
+    syntax_inferred         INTEGER NOT NULL,
+    has_preamble            INTEGER NOT NULL,
+    has_meta                INTEGER NOT NULL,
+    meta_sop_class_uid      TEXT,
+    meta_sop_instance_uid   TEXT,
+    charset                 TEXT,
+    image_type              TEXT,
+    acquisition_date        TEXT,
+    rows                    INTEGER,
+    columns                 INTEGER,
+    number_of_frames        INTEGER,
+    samples_per_pixel       INTEGER,
+    bits_allocated          INTEGER,
+    bits_stored             INTEGER,
+    high_bit                INTEGER,
+    pixel_representation    INTEGER,
+    photometric             TEXT,
+    pixel_spacing           TEXT,       -- as in the file: "row\col"
+    slice_thickness         REAL,
+    slice_location          REAL,
+    image_position          TEXT,       -- "x\y\z"
+    image_orientation       TEXT,       -- six direction cosines
+    frame_of_reference      TEXT,
+    pixel_offset            INTEGER,    -- where Pixel Data's value starts (inflated offset if deflated)
+    pixel_length            INTEGER,    -- NULL when undefined (encapsulated)
+    encapsulated            INTEGER,
+    trailing_bytes          INTEGER NOT NULL DEFAULT 0,
+    problems                TEXT        -- JSON array of {code, message} found while parsing
+);
+CREATE INDEX instances_series ON instances(series_ref, instance_number);
+CREATE INDEX instances_sop ON instances(sop_instance_uid);
+
+-- Every element of every DICOM header, in the DICOM JSON model (PS3.18 Annex F) as JSONB:
+--   SELECT path FROM files JOIN headers ON headers.file_id = files.id
+--   WHERE headers.elements ->> '$."00080070".Value[0]' = 'GE MEDICAL SYSTEMS';
+CREATE TABLE headers (
+    file_id     INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
+    groups      TEXT NOT NULL,          -- top-level groups present, e.g. " 0002 0008 0010 0029 "
+    elements    BLOB NOT NULL
+);
+
+-- NIfTI-1/2 and Analyze 7.5 headers.
+CREATE TABLE volumes (
+    file_id         INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
+    format          TEXT NOT NULL,      -- nifti1, nifti2, analyze75
+    byte_order      TEXT NOT NULL,
+    gzipped         INTEGER NOT NULL,
+    single_file     INTEGER NOT NULL,
+    data_path       TEXT NOT NULL,
+    data_present    INTEGER NOT NULL,
+    data_size       INTEGER,
+    expected_bytes  INTEGER,
+    ndim            INTEGER NOT NULL,
+    dims            TEXT NOT NULL,      -- JSON [d1..dn]
+    nx INTEGER, ny INTEGER, nz INTEGER, nt INTEGER,
+    pixdim          TEXT NOT NULL,      -- JSON [qfac, d1..d7]
+    datatype        INTEGER NOT NULL,
+    datatype_name   TEXT NOT NULL,
+    bitpix          INTEGER NOT NULL,
+    vox_offset      REAL,
+    scl_slope       REAL,
+    scl_inter       REAL,
+    space_units     TEXT,
+    time_units      TEXT,
+    qform_code      INTEGER,
+    sform_code      INTEGER,
+    qform           TEXT,               -- JSON 4x4
+    sform           TEXT,               -- JSON 4x4
+    orientation     TEXT,               -- e.g. RAS
+    descrip         TEXT,
+    aux_file        TEXT,
+    intent_code     INTEGER,
+    intent_name     TEXT,
+    db_name         TEXT,
+    extensions      INTEGER NOT NULL,
+    header          TEXT NOT NULL       -- every field, JSON
+);
+"#;

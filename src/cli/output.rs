@@ -1,0 +1,141 @@
+//! Human-readable (and CSV/JSONL) renderings of command results.
+
+use super::QueryFormat;
+use crate::catalogue::Stats;
+use crate::scan::ScanSummary;
+use std::io::{self, Write};
+use std::path::Path;
+
+pub fn scan_summary(out: &mut impl Write, s: &ScanSummary) -> io::Result<()> {
+    writeln!(
+        out,
+        "Scanned {} files in {:.2} s ({:.0} files/s) into {}",
+        s.files_seen, s.seconds, s.files_per_second, s.catalogue
+    )?;
+    writeln!(
+        out,
+        "  read {} (new {}, changed {}, restored {}), unchanged {}, removed {}",
+        s.new + s.changed + s.restored,
+        s.new,
+        s.changed,
+        s.restored,
+        s.unchanged,
+        s.removed
+    )?;
+    writeln!(
+        out,
+        "  dicom {}  nifti {}  analyze {}  volume data {}  other {}  unreadable {}",
+        s.dicom, s.nifti, s.analyze, s.volume_data, s.other, s.unreadable
+    )?;
+    if s.corrupt + s.truncated > 0 {
+        writeln!(out, "  corrupt {}  truncated {}", s.corrupt, s.truncated)?;
+    }
+    if s.links_skipped + s.link_loops + s.unreadable_dirs > 0 {
+        writeln!(
+            out,
+            "  symbolic links skipped {}  link loops {}  unreadable directories {}",
+            s.links_skipped, s.link_loops, s.unreadable_dirs
+        )?;
+    }
+    Ok(())
+}
+
+pub fn stats(out: &mut impl Write, s: &Stats, db: &Path) -> io::Result<()> {
+    writeln!(out, "Catalogue {}", db.display())?;
+    writeln!(
+        out,
+        "  files {} ({:.1} MB), removed {}",
+        s.files,
+        s.bytes as f64 / 1e6,
+        s.removed
+    )?;
+    writeln!(
+        out,
+        "  patients {}  studies {}  series {}  instances {}  volumes {}",
+        s.patients, s.studies, s.series, s.instances, s.volumes
+    )?;
+    write!(out, "  by kind:")?;
+    for (k, n) in &s.files_by_kind {
+        write!(out, "  {k} {n}")?;
+    }
+    writeln!(out)?;
+    write!(out, "  by status:")?;
+    for (k, n) in &s.files_by_status {
+        write!(out, "  {k} {n}")?;
+    }
+    writeln!(out)?;
+    if !s.instances_by_modality.is_empty() {
+        write!(out, "  instances by modality:")?;
+        for (k, n) in &s.instances_by_modality {
+            write!(out, "  {k} {n}")?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+pub fn query(
+    out: &mut impl Write,
+    names: &[String],
+    rows: &[Vec<serde_json::Value>],
+    format: QueryFormat,
+) -> io::Result<()> {
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    match format {
+        QueryFormat::Jsonl => {
+            for row in rows {
+                let obj: serde_json::Map<String, serde_json::Value> =
+                    names.iter().cloned().zip(row.iter().cloned()).collect();
+                serde_json::to_writer(&mut *out, &obj)?;
+                writeln!(out)?;
+            }
+        }
+        QueryFormat::Csv => {
+            let line = |cells: Vec<String>| {
+                cells
+                    .into_iter()
+                    .map(|c| {
+                        if c.contains([',', '"', '\n']) {
+                            format!("\"{}\"", c.replace('"', "\"\""))
+                        } else {
+                            c
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            writeln!(out, "{}", line(names.to_vec()))?;
+            for row in rows {
+                writeln!(out, "{}", line(row.iter().map(text).collect()))?;
+            }
+        }
+        QueryFormat::Table => {
+            let cells: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(text).collect()).collect();
+            let mut widths: Vec<usize> = names.iter().map(|n| n.chars().count()).collect();
+            for r in &cells {
+                for (w, c) in widths.iter_mut().zip(r) {
+                    *w = (*w).max(c.chars().count()).min(60);
+                }
+            }
+            let fmt_row = |r: &[String]| {
+                r.iter()
+                    .zip(&widths)
+                    .map(|(c, w)| {
+                        let c: String = c.chars().take(*w).collect();
+                        format!("{c:<w$}")
+                    })
+                    .collect::<Vec<_>>()
+                    .join("  ")
+            };
+            writeln!(out, "{}", fmt_row(names).trim_end())?;
+            for r in &cells {
+                writeln!(out, "{}", fmt_row(r).trim_end())?;
+            }
+        }
+    }
+    Ok(())
+}
