@@ -11,7 +11,7 @@ mod write;
 
 pub use rows::{FileKind, FileStatus, InstanceRow, VolumeRow};
 pub use stats::Stats;
-pub use write::{KnownFile, ScannedFile, Payload, Writer};
+pub use write::{KnownFile, Payload, ScannedFile, Writer};
 
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
@@ -29,7 +29,9 @@ pub enum CatalogueError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("catalogue {path} was written by a newer dicura (schema {found}, this one knows {known})")]
+    #[error(
+        "catalogue {path} was written by a newer dicura (schema {found}, this one knows {known})"
+    )]
     TooNew {
         path: PathBuf,
         found: i64,
@@ -209,9 +211,7 @@ impl Catalogue {
                                 ValueRef::Null => serde_json::Value::Null,
                                 ValueRef::Integer(v) => v.into(),
                                 ValueRef::Real(v) => v.into(),
-                                ValueRef::Text(t) => {
-                                    String::from_utf8_lossy(t).into_owned().into()
-                                }
+                                ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned().into(),
                                 ValueRef::Blob(b) => format!("<{} bytes>", b.len()).into(),
                             })
                         })

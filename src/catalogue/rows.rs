@@ -244,12 +244,26 @@ pub struct VolumeRow {
 
 impl VolumeRow {
     /// Extracts the row; `data_size` is the size of the voxel file when it exists.
-    pub fn from_header(h: &VolumeHeader, data_path: &std::path::Path, data_size: Option<u64>) -> VolumeRow {
+    pub fn from_header(
+        h: &VolumeHeader,
+        data_path: &std::path::Path,
+        data_size: Option<u64>,
+    ) -> VolumeRow {
         let ndim = h.ndim();
         let dims: Vec<i64> = h.dim.iter().skip(1).take(ndim).copied().collect();
         let pixdim: Vec<f64> = h.pixdim.iter().take(ndim + 1).copied().collect();
-        let d = |i: usize| if i <= ndim { h.dim.get(i).copied() } else { None };
-        let finite = |v: Vec<f64>| v.into_iter().map(|x| if x.is_finite() { x } else { 0.0 }).collect::<Vec<_>>();
+        let d = |i: usize| {
+            if i <= ndim {
+                h.dim.get(i).copied()
+            } else {
+                None
+            }
+        };
+        let finite = |v: Vec<f64>| {
+            v.into_iter()
+                .map(|x| if x.is_finite() { x } else { 0.0 })
+                .collect::<Vec<_>>()
+        };
         VolumeRow {
             format: match h.format {
                 VolumeFormat::Nifti1 => "nifti1",
@@ -280,8 +294,12 @@ impl VolumeRow {
             time_units: h.time_units(),
             qform_code: h.qform_code as i64,
             sform_code: h.sform_code as i64,
-            qform: h.qform_matrix().and_then(|m| serde_json::to_string(&m).ok()),
-            sform: h.sform_matrix().and_then(|m| serde_json::to_string(&m).ok()),
+            qform: h
+                .qform_matrix()
+                .and_then(|m| serde_json::to_string(&m).ok()),
+            sform: h
+                .sform_matrix()
+                .and_then(|m| serde_json::to_string(&m).ok()),
             orientation: h.orientation(),
             descrip: h.descrip.clone(),
             aux_file: h.aux_file.clone(),

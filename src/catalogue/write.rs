@@ -166,10 +166,14 @@ impl Writer {
     pub fn write_batch(&mut self, files: &[ScannedFile]) -> Result<()> {
         let t = now();
         let scan_id = self.scan_id;
-        let tx = self.cat.conn.transaction().map_err(|e| CatalogueError::Sqlite {
-            path: self.cat.path.clone(),
-            source: e,
-        })?;
+        let tx = self
+            .cat
+            .conn
+            .transaction()
+            .map_err(|e| CatalogueError::Sqlite {
+                path: self.cat.path.clone(),
+                source: e,
+            })?;
         let mut caches = Caches {
             patients: &mut self.patients,
             studies: &mut self.studies,
@@ -194,10 +198,14 @@ impl Writer {
         }
         let t = now();
         let scan_id = self.scan_id;
-        let tx = self.cat.conn.transaction().map_err(|e| CatalogueError::Sqlite {
-            path: self.cat.path.clone(),
-            source: e,
-        })?;
+        let tx = self
+            .cat
+            .conn
+            .transaction()
+            .map_err(|e| CatalogueError::Sqlite {
+                path: self.cat.path.clone(),
+                source: e,
+            })?;
         let r = (|| {
             for id in ids {
                 clear_derived(&tx, *id)?;

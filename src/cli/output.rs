@@ -114,7 +114,8 @@ pub fn query(
             }
         }
         QueryFormat::Table => {
-            let cells: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(text).collect()).collect();
+            let cells: Vec<Vec<String>> =
+                rows.iter().map(|r| r.iter().map(text).collect()).collect();
             let mut widths: Vec<usize> = names.iter().map(|n| n.chars().count()).collect();
             for r in &cells {
                 for (w, c) in widths.iter_mut().zip(r) {

@@ -1,7 +1,9 @@
 //! What one file is, by its content: DICOM, NIfTI, Analyze, the voxel half of a pair, or
 //! other. Files are opened read-only, once, and only their headers are read.
 
-use crate::catalogue::{FileKind, FileStatus, InstanceRow, KnownFile, Payload, ScannedFile, VolumeRow};
+use crate::catalogue::{
+    FileKind, FileStatus, InstanceRow, KnownFile, Payload, ScannedFile, VolumeRow,
+};
 use crate::formats::dicom::{self, HeaderError, Limits};
 use crate::formats::nifti;
 use std::fs::File;
@@ -250,7 +252,10 @@ mod tests {
 
     #[test]
     fn extensions() {
-        assert_eq!(extension_of(Path::new("/a/b.nii.gz")).as_deref(), Some("nii.gz"));
+        assert_eq!(
+            extension_of(Path::new("/a/b.nii.gz")).as_deref(),
+            Some("nii.gz")
+        );
         assert_eq!(extension_of(Path::new("/a/b.DCM")).as_deref(), Some("dcm"));
         assert_eq!(extension_of(Path::new("/a/b.gz")).as_deref(), Some("gz"));
         assert_eq!(extension_of(Path::new("/a/IM0001")), None);

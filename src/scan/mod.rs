@@ -86,10 +86,7 @@ struct Work {
 }
 
 /// Scans `opts.roots` into the catalogue at `db`, returning the summary and the catalogue.
-pub fn scan(
-    cat: Catalogue,
-    opts: &ScanOptions,
-) -> Result<(ScanSummary, Catalogue), ScanError> {
+pub fn scan(cat: Catalogue, opts: &ScanOptions) -> Result<(ScanSummary, Catalogue), ScanError> {
     let started = Instant::now();
     let mut roots = Vec::new();
     for r in &opts.roots {
@@ -303,7 +300,14 @@ fn walk_root(
         } {
             Ok(m) => m,
             Err(e) => {
-                record_unreadable(&path, ri, format!("cannot stat: {e}"), known, done_tx, summary);
+                record_unreadable(
+                    &path,
+                    ri,
+                    format!("cannot stat: {e}"),
+                    known,
+                    done_tx,
+                    summary,
+                );
                 continue;
             }
         };

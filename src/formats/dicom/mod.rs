@@ -122,7 +122,10 @@ impl Vr {
     /// String VRs whose bytes are decoded with the Specific Character Set (PS3.5 §6.1.2.3);
     /// the others are always the default repertoire.
     pub fn uses_charset(&self) -> bool {
-        matches!(&self.0, b"SH" | b"LO" | b"ST" | b"LT" | b"PN" | b"UC" | b"UT")
+        matches!(
+            &self.0,
+            b"SH" | b"LO" | b"ST" | b"LT" | b"PN" | b"UC" | b"UT"
+        )
     }
 
     /// Texts where leading spaces are significant (PS3.5 Table 6.2-1).
@@ -303,7 +306,9 @@ impl DicomHeader {
 
     /// A top-level string value, `None` when absent or empty.
     pub fn str(&self, tag: u32) -> Option<&str> {
-        self.get(tag).and_then(|e| e.text()).filter(|s| !s.is_empty())
+        self.get(tag)
+            .and_then(|e| e.text())
+            .filter(|s| !s.is_empty())
     }
 
     /// First value of a numeric element (binary or IS/DS text).

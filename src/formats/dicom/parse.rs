@@ -338,7 +338,11 @@ pub fn read_header(path: &Path, limits: &Limits) -> Result<DicomHeader, HeaderEr
 }
 
 /// Reads the header from a file the caller already opened (read-only) and measured.
-pub fn read_header_file(file: File, size: u64, limits: &Limits) -> Result<DicomHeader, HeaderError> {
+pub fn read_header_file(
+    file: File,
+    size: u64,
+    limits: &Limits,
+) -> Result<DicomHeader, HeaderError> {
     let reader = BufReader::with_capacity(16 * 1024, file);
     parse(Src::File(reader), size, limits)
 }
@@ -387,7 +391,10 @@ fn parse(src: Src<'_>, size: u64, limits: &Limits) -> Result<DicomHeader, Header
     if preamble || bare_dicm {
         let skip = if preamble { 132 } else { 4 };
         if bare_dicm {
-            problems.push(problem("file.no_preamble", "no 128-byte preamble before DICM"));
+            problems.push(problem(
+                "file.no_preamble",
+                "no 128-byte preamble before DICM",
+            ));
         }
         input
             .skip(skip)
@@ -459,9 +466,8 @@ fn parse(src: Src<'_>, size: u64, limits: &Limits) -> Result<DicomHeader, Header
                 "meta.unknown_transfer_syntax",
                 format!("unknown transfer syntax UID {t}"),
             ));
-            let g = guessed.ok_or_else(|| {
-                HeaderError::Corrupt(format!("unknown transfer syntax {t}"))
-            })?;
+            let g = guessed
+                .ok_or_else(|| HeaderError::Corrupt(format!("unknown transfer syntax {t}")))?;
             (t.to_string(), SyntaxSource::Meta, g)
         }
         None => {
