@@ -277,7 +277,7 @@ fn every_header_element_is_queryable() {
     // Manufacturer = X, straight from the JSON model of every header.
     let n: i64 = conn
         .query_row(
-            "SELECT count(*) FROM headers WHERE elements ->> '$.\"00080070\".Value[0]' = 'GE MEDICAL SYSTEMS'",
+            "SELECT count(*) FROM headers WHERE elements ->> '$.\"00080070\"[1]' = 'GE MEDICAL SYSTEMS'",
             [],
             |r| r.get(0),
         )

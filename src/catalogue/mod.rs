@@ -150,6 +150,9 @@ impl Catalogue {
     fn configure(&self) -> Result<()> {
         self.sql(|c| {
             c.busy_timeout(std::time::Duration::from_secs(30))?;
+            // Headers are a few KB each: large pages keep them out of overflow chains.
+            // (Only takes effect on a new, empty database.)
+            c.pragma_update(None, "page_size", 16384)?;
             c.pragma_update(None, "journal_mode", "WAL")?;
             c.pragma_update(None, "synchronous", "NORMAL")?;
             c.pragma_update(None, "foreign_keys", "ON")?;

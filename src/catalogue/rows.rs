@@ -123,7 +123,7 @@ pub struct InstanceRow {
     pub trailing_bytes: i64,
     /// JSON array of the parse problems.
     pub problems: String,
-    /// The whole header in the DICOM JSON model.
+    /// The whole header in the catalogue's compact JSON form (see `to_compact_json`).
     pub header_json: String,
     /// Top-level groups present, as " 0002 0008 ... " for cheap `tag:GGGG,*` filters.
     pub groups: String,
@@ -199,7 +199,7 @@ impl InstanceRow {
             encapsulated: h.pixel_data.as_ref().map(|p| p.encapsulated),
             trailing_bytes: h.trailing_bytes as i64,
             problems,
-            header_json: dicom::to_dicom_json(h.all_top_level()),
+            header_json: dicom::to_compact_json(h.all_top_level()),
             groups,
         }
     }

@@ -145,9 +145,10 @@ CREATE TABLE instances (
 CREATE INDEX instances_series ON instances(series_ref, instance_number);
 CREATE INDEX instances_sop ON instances(sop_instance_uid);
 
--- Every element of every DICOM header, in the DICOM JSON model (PS3.18 Annex F) as JSONB:
+-- Every element of every DICOM header, as JSONB in a compact form: {"GGGGEEEE": [VR, v1, ...]},
+-- sequences as ["SQ", {item}, ...] (see docs/catalogue.md):
 --   SELECT path FROM files JOIN headers ON headers.file_id = files.id
---   WHERE headers.elements ->> '$."00080070".Value[0]' = 'GE MEDICAL SYSTEMS';
+--   WHERE headers.elements ->> '$."00080070"[1]' = 'GE MEDICAL SYSTEMS';
 CREATE TABLE headers (
     file_id     INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
     groups      TEXT NOT NULL,          -- top-level groups present, e.g. " 0002 0008 0010 0029 "

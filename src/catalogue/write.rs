@@ -119,6 +119,8 @@ impl Writer {
                 "UPDATE scans SET status = 'interrupted' WHERE status = 'running'",
                 [],
             )?;
+            // Fewer, larger checkpoints while bulk-writing (the WAL is truncated at the end).
+            c.pragma_update(None, "wal_autocheckpoint", 8192)?;
             c.execute(
                 "INSERT INTO scans(started, status, roots) VALUES (?1, 'running', ?2)",
                 params![t, roots_json],

@@ -191,6 +191,7 @@ pub fn scan(cat: Catalogue, opts: &ScanOptions) -> Result<(ScanSummary, Catalogu
         b.finish_and_clear();
     }
     summary.seconds = started.elapsed().as_secs_f64();
+
     summary.files_per_second = if summary.seconds > 0.0 {
         summary.files_seen as f64 / summary.seconds
     } else {
@@ -425,11 +426,7 @@ fn write_loop(
 ) -> Result<(Writer, WriteCounts), ScanError> {
     let mut counts = WriteCounts::default();
     let mut batch: Vec<ScannedFile> = Vec::with_capacity(2000);
-    loop {
-        let first = match rx.recv() {
-            Ok(f) => f,
-            Err(_) => break,
-        };
+    while let Ok(first) = rx.recv() {
         batch.push(first);
         let deadline = Instant::now() + Duration::from_millis(250);
         while batch.len() < 2000 {

@@ -164,6 +164,78 @@ fn write_value(out: &mut String, e: &Element) {
     }
 }
 
+/// The catalogue's compact form of a header: `{"GGGGEEEE": [VR, value, value, ...], ...}`.
+///
+/// Half the size of the DICOM JSON model, and still queryable with SQLite's JSON functions
+/// (`elements ->> '$."00080070"[1]'` is the first Manufacturer value). Values of string VRs
+/// are the text as stored (split at `\`), binary numbers are numbers, AT values are
+/// `"GGGGEEEE"`, small binary values one base64 string, bulk values are left out, and a
+/// sequence's values are its items, each an object of the same form.
+pub fn to_compact_json<'a>(elements: impl IntoIterator<Item = &'a Element>) -> String {
+    let mut out = String::with_capacity(2048);
+    write_compact(&mut out, elements);
+    out
+}
+
+fn write_compact<'a>(out: &mut String, elements: impl IntoIterator<Item = &'a Element>) {
+    out.push('{');
+    let mut first = true;
+    for e in elements {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        let _ = write!(out, "\"{:08X}\":[\"{}\"", e.tag, json_vr(e.vr));
+        match &e.value {
+            Value::Empty | Value::Bulk => {}
+            Value::Text(s) => {
+                if e.vr.keeps_leading_space() {
+                    out.push(',');
+                    push_str(out, s);
+                } else {
+                    for part in s.split('\\') {
+                        out.push(',');
+                        push_str(out, part);
+                    }
+                }
+            }
+            Value::Ints(v) => {
+                for x in v {
+                    let _ = write!(out, ",{x}");
+                }
+            }
+            Value::Floats(v) => {
+                for x in v {
+                    out.push(',');
+                    if x.is_finite() {
+                        let _ = write!(out, "{x}");
+                    } else {
+                        push_str(out, &x.to_string());
+                    }
+                }
+            }
+            Value::Tags(v) => {
+                for t in v {
+                    let _ = write!(out, ",\"{t:08X}\"");
+                }
+            }
+            Value::Bytes(b) => {
+                out.push_str(",\"");
+                out.push_str(&base64::engine::general_purpose::STANDARD.encode(b));
+                out.push('"');
+            }
+            Value::Items(items) => {
+                for item in items {
+                    out.push(',');
+                    write_compact(out, item.iter());
+                }
+            }
+        }
+        out.push(']');
+    }
+    out.push('}');
+}
+
 fn push_number(out: &mut String, v: f64) {
     if v.fract() == 0.0 && v.abs() < 1e15 {
         let _ = write!(out, "{}", v as i64);
@@ -232,5 +304,17 @@ mod tests {
         assert!(v["7FE00010"].get("Value").is_none());
         assert_eq!(v["7FE00010"]["vr"], "OW");
         assert_eq!(v["00104000"]["Value"][0], "a \"q\"\\b");
+
+        let c: serde_json::Value =
+            serde_json::from_str(&to_compact_json(list.iter())).expect("valid JSON");
+        assert_eq!(c["00080060"], serde_json::json!(["CS", "CT"]));
+        assert_eq!(c["00280030"], serde_json::json!(["DS", "0.5", "0.5"]));
+        assert_eq!(c["00280010"], serde_json::json!(["US", 512]));
+        assert_eq!(
+            c["00081140"][1]["00081150"],
+            serde_json::json!(["UI", "1.2.3"])
+        );
+        assert_eq!(c["7FE00010"], serde_json::json!(["OW"]));
+        assert_eq!(c["00104000"][1], "a \"q\"\\b");
     }
 }

@@ -10,7 +10,7 @@ mod json;
 mod parse;
 pub mod tags;
 
-pub use json::{to_dicom_json, write_dicom_json};
+pub use json::{to_compact_json, to_dicom_json, write_dicom_json};
 pub use parse::{
     looks_like_dicom, read_header, read_header_file, read_header_from, HeaderError, Limits,
 };
