@@ -77,15 +77,24 @@ pub enum ScanError {
     Thread(String),
 }
 
-/// A file the walker hands to a parser.
+/// A file the walker found; workers stat it, compare it with the catalogue and read it.
 struct Work {
     path: PathBuf,
     root: usize,
-    meta: std::fs::Metadata,
-    previous: Option<KnownFile>,
 }
 
-/// Scans `opts.roots` into the catalogue at `db`, returning the summary and the catalogue.
+/// Files the walker hands over at once (fewer channel operations).
+const WORK_BATCH: usize = 256;
+
+/// What one worker saw, merged when the walk is over.
+#[derive(Default)]
+struct Tally {
+    summary: ScanSummary,
+    /// Catalogue ids of known files that are still there.
+    seen: Vec<i64>,
+}
+
+/// Scans `opts.roots` into the catalogue, returning the summary and the catalogue.
 pub fn scan(cat: Catalogue, opts: &ScanOptions) -> Result<(ScanSummary, Catalogue), ScanError> {
     let started = Instant::now();
     let mut roots = Vec::new();
@@ -97,13 +106,16 @@ pub fn scan(cat: Catalogue, opts: &ScanOptions) -> Result<(ScanSummary, Catalogu
         if !abs.is_dir() {
             return Err(ScanError::NotADirectory(r.clone()));
         }
-        roots.push(abs);
+        if !roots.contains(&abs) {
+            roots.push(abs);
+        }
     }
     let own = own_file_set(cat.path());
-    let mut known: Vec<HashMap<String, KnownFile>> = Vec::new();
+    let mut known: HashMap<String, KnownFile> = HashMap::new();
     for r in &roots {
-        known.push(cat.known_files(r)?);
+        known.extend(cat.known_files(r)?);
     }
+    let known = &known;
     let db_display = cat.path().display().to_string();
     let writer = Writer::begin(cat, &roots)?;
 
@@ -114,7 +126,7 @@ pub fn scan(cat: Catalogue, opts: &ScanOptions) -> Result<(ScanSummary, Catalogu
     } else {
         opts.jobs
     };
-    let (work_tx, work_rx) = bounded::<Work>(1024);
+    let (work_tx, work_rx) = bounded::<Vec<Work>>(16);
     let (done_tx, done_rx) = bounded::<ScannedFile>(4096);
     let progress = Progress::new(opts.progress);
 
@@ -130,58 +142,57 @@ pub fn scan(cat: Catalogue, opts: &ScanOptions) -> Result<(ScanSummary, Catalogu
             let tx = done_tx.clone();
             let limits = opts.limits.clone();
             let bar = progress.bar.clone();
-            workers.push(s.spawn(move || {
-                for w in rx.iter() {
-                    let scanned = classify(&w.path, w.root, &w.meta, w.previous.as_ref(), &limits);
-                    if let Some(b) = &bar {
-                        b.inc(1);
-                    }
-                    if tx.send(scanned).is_err() {
-                        break;
-                    }
-                }
-            }));
+            let follow = opts.follow_links;
+            workers.push(s.spawn(move || work_loop(rx, tx, known, follow, &limits, bar)));
         }
         drop(work_rx);
 
+        let mut walk = Tally::default();
         let mut bad_dirs: Vec<PathBuf> = Vec::new();
         for (ri, root) in roots.iter().enumerate() {
-            let known_root = &mut known[ri];
             walk_root(
                 root,
                 ri,
                 opts.follow_links,
                 &own,
-                known_root,
+                known,
                 &work_tx,
                 &done_tx,
-                &mut summary,
+                &mut walk,
                 &mut bad_dirs,
                 &progress,
             );
         }
         drop(work_tx);
+        let mut seen: HashSet<i64> = walk.seen.iter().copied().collect();
+        add_counts(&mut summary, &walk.summary);
+        summary.links_skipped = walk.summary.links_skipped;
+        summary.link_loops = walk.summary.link_loops;
+        summary.unreadable_dirs = walk.summary.unreadable_dirs;
         for w in workers {
-            w.join()
+            let tally = w
+                .join()
                 .map_err(|_| ScanError::Thread("a parser thread panicked".into()))?;
+            add_counts(&mut summary, &tally.summary);
+            seen.extend(tally.seen);
         }
         drop(done_tx);
-        let (mut writer, counts) = writer_handle
+        let (mut writer, written) = writer_handle
             .join()
             .map_err(|_| ScanError::Thread("the writer thread panicked".into()))??;
-        counts.add_to(&mut summary);
+        add_counts(&mut summary, &written);
 
         // Files the catalogue knew under these roots that the walk did not see are gone,
         // unless they sit below a directory that could not be read this time.
-        let mut removed = Vec::new();
-        for k in &known {
-            for (path, f) in k {
-                if f.removed || bad_dirs.iter().any(|d| Path::new(path).starts_with(d)) {
-                    continue;
-                }
-                removed.push(f.id);
-            }
-        }
+        let removed: Vec<i64> = known
+            .iter()
+            .filter(|(path, f)| {
+                !f.removed
+                    && !seen.contains(&f.id)
+                    && !bad_dirs.iter().any(|d| Path::new(path).starts_with(d))
+            })
+            .map(|(_, f)| f.id)
+            .collect();
         summary.removed = removed.len() as u64;
         writer.mark_removed(&removed)?;
         Ok(writer)
@@ -191,7 +202,6 @@ pub fn scan(cat: Catalogue, opts: &ScanOptions) -> Result<(ScanSummary, Catalogu
         b.finish_and_clear();
     }
     summary.seconds = started.elapsed().as_secs_f64();
-
     summary.files_per_second = if summary.seconds > 0.0 {
         summary.files_seen as f64 / summary.seconds
     } else {
@@ -200,6 +210,70 @@ pub fn scan(cat: Catalogue, opts: &ScanOptions) -> Result<(ScanSummary, Catalogu
     let json = serde_json::to_string(&summary).unwrap_or_default();
     let cat = writer.finish(&json)?;
     Ok((summary, cat))
+}
+
+/// A worker: stat each file, skip it if the catalogue has it unchanged, else read it.
+fn work_loop(
+    rx: Receiver<Vec<Work>>,
+    tx: crossbeam_channel::Sender<ScannedFile>,
+    known: &HashMap<String, KnownFile>,
+    follow_links: bool,
+    limits: &Limits,
+    bar: Option<indicatif::ProgressBar>,
+) -> Tally {
+    let mut tally = Tally::default();
+    for batch in rx.iter() {
+        let n = batch.len() as u64;
+        for w in batch {
+            tally.summary.files_seen += 1;
+            let (text, _) = path_text(&w.path);
+            let previous = known.get(&text);
+            if let Some(k) = previous {
+                tally.seen.push(k.id);
+            }
+            let meta = if follow_links {
+                std::fs::metadata(&w.path)
+            } else {
+                std::fs::symlink_metadata(&w.path)
+            };
+            let scanned = match meta {
+                Ok(meta) => {
+                    if let Some(k) = previous {
+                        if !k.removed && unchanged(k, &meta) {
+                            tally.summary.unchanged += 1;
+                            count_kind(&mut tally.summary, k.kind, &k.status);
+                            continue;
+                        }
+                    }
+                    classify(&w.path, w.root, &meta, previous, limits)
+                }
+                Err(e) => unreadable(&w.path, w.root, format!("cannot stat: {e}"), previous),
+            };
+            if tx.send(scanned).is_err() {
+                return tally;
+            }
+        }
+        if let Some(b) = &bar {
+            b.inc(n);
+        }
+    }
+    tally
+}
+
+fn add_counts(s: &mut ScanSummary, c: &ScanSummary) {
+    s.files_seen += c.files_seen;
+    s.dicom += c.dicom;
+    s.nifti += c.nifti;
+    s.analyze += c.analyze;
+    s.volume_data += c.volume_data;
+    s.other += c.other;
+    s.unreadable += c.unreadable;
+    s.corrupt += c.corrupt;
+    s.truncated += c.truncated;
+    s.new += c.new;
+    s.changed += c.changed;
+    s.restored += c.restored;
+    s.unchanged += c.unchanged;
 }
 
 /// Paths of the catalogue's own files, never catalogued themselves.
@@ -242,42 +316,43 @@ fn walk_root(
     ri: usize,
     follow_links: bool,
     own: &HashSet<PathBuf>,
-    known: &mut HashMap<String, KnownFile>,
-    work_tx: &crossbeam_channel::Sender<Work>,
+    known: &HashMap<String, KnownFile>,
+    work_tx: &crossbeam_channel::Sender<Vec<Work>>,
     done_tx: &crossbeam_channel::Sender<ScannedFile>,
-    summary: &mut ScanSummary,
+    tally: &mut Tally,
     bad_dirs: &mut Vec<PathBuf>,
     progress: &Progress,
 ) {
-    let walker = walkdir::WalkDir::new(root)
-        .follow_links(follow_links)
-        .sort_by_file_name();
+    let mut batch = Vec::with_capacity(WORK_BATCH);
+    let walker = walkdir::WalkDir::new(root).follow_links(follow_links);
     for entry in walker {
         let entry = match entry {
             Ok(e) => e,
             Err(err) => {
                 // Unreadable directories, link loops, files gone while walking.
                 let path = err.path().map(Path::to_path_buf);
-                let looped = err.loop_ancestor().map(Path::to_path_buf);
-                let reason = if let Some(anc) = &looped {
-                    summary.link_loops += 1;
+                let reason = if let Some(anc) = err.loop_ancestor() {
+                    tally.summary.link_loops += 1;
                     format!(
                         "symbolic link loop: leads back to {} (not followed)",
                         anc.display()
                     )
                 } else if let Some(io) = err.io_error() {
-                    if let Some(p) = &path {
-                        if p.is_dir() {
-                            summary.unreadable_dirs += 1;
-                            bad_dirs.push(p.clone());
-                        }
+                    if let Some(p) = path.as_ref().filter(|p| p.is_dir()) {
+                        tally.summary.unreadable_dirs += 1;
+                        bad_dirs.push(p.clone());
                     }
                     format!("cannot read directory entry: {io}")
                 } else {
-                    format!("{err}")
+                    err.to_string()
                 };
                 if let Some(p) = path {
-                    record_unreadable(&p, ri, reason, known, done_tx, summary);
+                    tally.summary.files_seen += 1;
+                    let previous = known.get(&path_text(&p).0);
+                    if let Some(k) = previous {
+                        tally.seen.push(k.id);
+                    }
+                    let _ = done_tx.send(unreadable(&p, ri, reason, previous));
                 }
                 continue;
             }
@@ -287,53 +362,29 @@ fn walk_root(
             continue;
         }
         if ft.is_symlink() {
-            summary.links_skipped += 1;
+            tally.summary.links_skipped += 1;
             continue;
         }
         let path = entry.into_path();
         if own.contains(&path) {
             continue;
         }
-        let meta = match if follow_links {
-            std::fs::metadata(&path)
-        } else {
-            std::fs::symlink_metadata(&path)
-        } {
-            Ok(m) => m,
-            Err(e) => {
-                record_unreadable(
-                    &path,
-                    ri,
-                    format!("cannot stat: {e}"),
-                    known,
-                    done_tx,
-                    summary,
-                );
-                continue;
+        batch.push(Work { path, root: ri });
+        if batch.len() == WORK_BATCH {
+            if let Some(b) = &progress.bar {
+                b.inc_length(WORK_BATCH as u64);
             }
-        };
-        summary.files_seen += 1;
-        let (text, _) = path_text(&path);
-        let previous = known.remove(&text);
-        if let Some(k) = &previous {
-            if !k.removed && unchanged(k, &meta) {
-                summary.unchanged += 1;
-                count_kind(summary, k.kind, &k.status);
-                continue;
+            if work_tx.send(std::mem::take(&mut batch)).is_err() {
+                return;
             }
+            batch.reserve(WORK_BATCH);
         }
+    }
+    if !batch.is_empty() {
         if let Some(b) = &progress.bar {
-            b.inc_length(1);
+            b.inc_length(batch.len() as u64);
         }
-        let work = Work {
-            path,
-            root: ri,
-            meta,
-            previous,
-        };
-        if work_tx.send(work).is_err() {
-            return;
-        }
+        let _ = work_tx.send(batch);
     }
 }
 
@@ -364,19 +415,11 @@ fn count_kind(summary: &mut ScanSummary, kind: FileKind, status: &str) {
     }
 }
 
-fn record_unreadable(
-    path: &Path,
-    ri: usize,
-    reason: String,
-    known: &mut HashMap<String, KnownFile>,
-    done_tx: &crossbeam_channel::Sender<ScannedFile>,
-    summary: &mut ScanSummary,
-) {
-    summary.files_seen += 1;
+/// A file that could not be looked at, with the reason.
+fn unreadable(path: &Path, ri: usize, reason: String, previous: Option<&KnownFile>) -> ScannedFile {
     let (text, raw) = path_text(path);
-    let previous = known.remove(&text);
     let meta = std::fs::symlink_metadata(path).ok();
-    let scanned = ScannedFile {
+    ScannedFile {
         path: text,
         path_raw: raw,
         root: ri,
@@ -389,33 +432,9 @@ fn record_unreadable(
         status: catalogue::FileStatus::Unreadable,
         error: Some(reason),
         ext: extension_of(path),
-        previous: previous.as_ref().map(|k| k.id),
-        event: previous
-            .as_ref()
-            .map(|k| if k.removed { "restored" } else { "changed" }),
+        previous: previous.map(|k| k.id),
+        event: previous.map(|k| if k.removed { "restored" } else { "changed" }),
         payload: catalogue::Payload::None,
-    };
-    let _ = done_tx.send(scanned);
-}
-
-/// Counts of what the writer wrote, by kind and event.
-#[derive(Default)]
-struct WriteCounts(ScanSummary);
-
-impl WriteCounts {
-    fn add_to(&self, s: &mut ScanSummary) {
-        let c = &self.0;
-        s.dicom += c.dicom;
-        s.nifti += c.nifti;
-        s.analyze += c.analyze;
-        s.volume_data += c.volume_data;
-        s.other += c.other;
-        s.unreadable += c.unreadable;
-        s.corrupt += c.corrupt;
-        s.truncated += c.truncated;
-        s.new += c.new;
-        s.changed += c.changed;
-        s.restored += c.restored;
     }
 }
 
@@ -423,8 +442,8 @@ impl WriteCounts {
 fn write_loop(
     mut writer: Writer,
     rx: Receiver<ScannedFile>,
-) -> Result<(Writer, WriteCounts), ScanError> {
-    let mut counts = WriteCounts::default();
+) -> Result<(Writer, ScanSummary), ScanError> {
+    let mut counts = ScanSummary::default();
     let mut batch: Vec<ScannedFile> = Vec::with_capacity(2000);
     while let Ok(first) = rx.recv() {
         batch.push(first);
@@ -437,11 +456,11 @@ fn write_loop(
         }
         writer.write_batch(&batch)?;
         for f in batch.drain(..) {
-            count_kind(&mut counts.0, f.kind, f.status.as_str());
+            count_kind(&mut counts, f.kind, f.status.as_str());
             match f.event {
-                None => counts.0.new += 1,
-                Some("restored") => counts.0.restored += 1,
-                Some(_) => counts.0.changed += 1,
+                None => counts.new += 1,
+                Some("restored") => counts.restored += 1,
+                Some(_) => counts.changed += 1,
             }
         }
     }
