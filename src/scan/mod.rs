@@ -106,10 +106,13 @@ pub fn scan(cat: Catalogue, opts: &ScanOptions) -> Result<(ScanSummary, Catalogu
         if !abs.is_dir() {
             return Err(ScanError::NotADirectory(r.clone()));
         }
-        if !roots.contains(&abs) {
-            roots.push(abs);
-        }
+        roots.push(abs);
     }
+    // A root inside another root would be walked twice: keep the outermost.
+    roots.sort();
+    roots.dedup();
+    let all = roots.clone();
+    roots.retain(|r| !all.iter().any(|o| o != r && r.starts_with(o)));
     let own = own_file_set(cat.path());
     let mut known: HashMap<String, KnownFile> = HashMap::new();
     for r in &roots {

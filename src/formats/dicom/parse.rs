@@ -359,6 +359,7 @@ struct Parser<'l> {
     count: usize,
     kept: usize,
     problems: Vec<Problem>,
+    suppressed: usize,
 }
 
 fn parse(src: Src<'_>, size: u64, limits: &Limits) -> Result<DicomHeader, HeaderError> {
@@ -387,6 +388,7 @@ fn parse(src: Src<'_>, size: u64, limits: &Limits) -> Result<DicomHeader, Header
         count: 0,
         kept: 0,
         problems: Vec::new(),
+        suppressed: 0,
     };
     if preamble || bare_dicm {
         let skip = if preamble { 132 } else { 4 };
@@ -548,6 +550,12 @@ fn parse(src: Src<'_>, size: u64, limits: &Limits) -> Result<DicomHeader, Header
             }
         }
     }
+    if p.suppressed > 0 {
+        p.problems.push(problem(
+            "file.more_problems",
+            format!("{} more problems not listed", p.suppressed),
+        ));
+    }
     problems.append(&mut p.problems);
     Ok(DicomHeader {
         file_size: size,
@@ -580,7 +588,18 @@ fn problem(code: &'static str, message: impl Into<String>) -> Problem {
     }
 }
 
+/// Problems kept per file; past this they are only counted (a hostile file can have millions).
+const MAX_PROBLEMS: usize = 64;
+
 impl Parser<'_> {
+    fn note(&mut self, p: Problem) {
+        if self.problems.len() < MAX_PROBLEMS {
+            self.problems.push(p);
+        } else {
+            self.suppressed += 1;
+        }
+    }
+
     /// Reads the file meta group: explicit VR little endian elements of group 0002.
     fn read_meta(&mut self, input: &mut Input<'_>) -> PResult<Vec<Element>> {
         let saved = self.enc;
@@ -700,7 +719,7 @@ impl Parser<'_> {
                 Ok(Some(e)) if e.tag > 0x0002_FFFF || e.tag == 0x0000_0000 => tail.push(e),
                 Ok(_) | Err(_) => {
                     let end = input.end.unwrap_or(at);
-                    self.problems.push(problem(
+                    self.note(problem(
                         "file.trailing_bytes",
                         format!("{} bytes after Pixel Data are not data elements", end - at),
                     ));
@@ -731,7 +750,7 @@ impl Parser<'_> {
             let mut l = [0u8; 4];
             input.need(&mut l, "delimiter length")?;
             if tag == SEQUENCE_DELIMITATION {
-                self.problems.push(problem(
+                self.note(problem(
                     "encoding.stray_delimiter",
                     format!("sequence delimiter inside an item at byte {offset}"),
                 ));
@@ -763,7 +782,7 @@ impl Parser<'_> {
             } else {
                 // An unknown VR: like DCMTK, take the dictionary's VR and a 2-byte length.
                 let dict = dictionary_vr(tag);
-                self.problems.push(problem(
+                self.note(problem(
                     "encoding.invalid_vr",
                     format!(
                         "element {} has invalid VR {:?} at byte {offset}",
@@ -833,7 +852,7 @@ impl Parser<'_> {
                 // decode it with the dictionary's VR so its value is usable (as pydicom does).
                 let known = dictionary_vr(tag);
                 if known != Vr::UN && known != Vr::SQ && tag >> 16 & 1 == 0 {
-                    self.problems.push(problem(
+                    self.note(problem(
                         "encoding.un_for_known_vr",
                         format!(
                             "standard element {} is encoded as UN instead of {known}",
@@ -853,7 +872,7 @@ impl Parser<'_> {
             self.read_value(input, tag, vr, length as usize, depth)?
         };
         if !undefined && length % 2 == 1 {
-            self.problems.push(problem(
+            self.note(problem(
                 "value.odd_length",
                 format!("element {} has odd length {length}", super::tag_string(tag)),
             ));
@@ -900,7 +919,7 @@ impl Parser<'_> {
             let item_len = self.u32(l);
             if item_tag == SEQUENCE_DELIMITATION {
                 if seq_end.is_some() {
-                    self.problems.push(problem(
+                    self.note(problem(
                         "encoding.stray_delimiter",
                         format!("sequence delimiter in a defined-length sequence at byte {at}"),
                     ));
@@ -1003,7 +1022,7 @@ impl Parser<'_> {
             let mut buf = vec![0u8; len];
             input.need(&mut buf, "value")?;
             if len % unit != 0 {
-                self.problems.push(problem(
+                self.note(problem(
                     "value.length_vr_mismatch",
                     format!(
                         "element {} ({vr}) has length {len}, not a multiple of {unit}",
@@ -1121,5 +1140,139 @@ impl Parser<'_> {
             }
         }
         String::from_utf8_lossy(bytes).into_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::{ct_slice, Patient, Series, Study};
+
+    fn sample() -> Vec<u8> {
+        let p = Patient::synthetic(1, 0);
+        let st = Study::synthetic(1, 0, 0);
+        let se = Series::synthetic(1, 0, &st, 0, 32, 32, 8);
+        ct_slice(&p, &st, &se, 0)
+    }
+
+    /// A Part 10 header followed by explicit VR little endian data set bytes.
+    fn part10(dataset: &[u8]) -> Vec<u8> {
+        let mut f = vec![0u8; 128];
+        f.extend_from_slice(b"DICM");
+        let ts = b"1.2.840.10008.1.2.1\0";
+        f.extend_from_slice(&[0x02, 0x00, 0x10, 0x00, b'U', b'I']);
+        f.extend_from_slice(&(ts.len() as u16).to_le_bytes());
+        f.extend_from_slice(ts);
+        f.extend_from_slice(dataset);
+        f
+    }
+
+    #[test]
+    fn reads_a_generated_slice() {
+        let bytes = sample();
+        let h = read_header_from(&bytes, &Limits::default()).expect("parses");
+        assert!(h.preamble);
+        assert_eq!(h.str(MODALITY), Some("CT"));
+        assert!(h.pixel_data.is_some());
+        assert!(h.problems.is_empty(), "{:?}", h.problems);
+        assert!(!h.truncated);
+    }
+
+    #[test]
+    fn a_length_beyond_the_file_is_truncation_not_an_allocation() {
+        // (0010,0010) PN with a 2-byte length is small; use LT... UT has a 4-byte length.
+        let mut ds = vec![0x08, 0x00, 0x60, 0x00, b'C', b'S', 2, 0, b'C', b'T'];
+        ds.extend_from_slice(&[0x10, 0x00, 0x00, 0x40, b'U', b'T', 0, 0]);
+        ds.extend_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+        ds.extend_from_slice(b"short");
+        let h = read_header_from(&part10(&ds), &Limits::default()).expect("partial header");
+        assert!(h.truncated);
+        assert_eq!(h.str(MODALITY), Some("CT"));
+        assert!(h.problems.iter().any(|p| p.code == "file.truncated"));
+    }
+
+    #[test]
+    fn deep_nesting_is_cut_off() {
+        let mut ds = vec![0x08, 0x00, 0x60, 0x00, b'C', b'S', 2, 0, b'C', b'T'];
+        for _ in 0..10_000 {
+            // (0008,1115) SQ undefined length, then an item of undefined length.
+            ds.extend_from_slice(&[
+                0x08, 0x00, 0x15, 0x11, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+            ]);
+            ds.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
+        }
+        let h = read_header_from(&part10(&ds), &Limits::default()).expect("partial header");
+        assert!(h
+            .problems
+            .iter()
+            .any(|p| p.code == "file.corrupt" && p.message.contains("nested deeper")));
+    }
+
+    #[test]
+    fn too_many_elements_stop_the_parse() {
+        let mut ds = Vec::new();
+        for i in 0..150_000u32 {
+            let elem = 0x1000 + (i % 0xE000) as u16;
+            ds.extend_from_slice(&[0x09, 0x00]);
+            ds.extend_from_slice(&elem.to_le_bytes());
+            ds.extend_from_slice(&[b'U', b'N', 0, 0, 0, 0, 0, 0]);
+        }
+        let h = read_header_from(&part10(&ds), &Limits::default()).expect("partial header");
+        assert!(h.problems.iter().any(|p| p.message.contains("more than")));
+        assert!(h.elements.len() <= Limits::default().max_elements);
+    }
+
+    #[test]
+    fn not_dicom_is_not_dicom() {
+        assert!(matches!(
+            read_header_from(
+                b"hello, this is a text file with enough bytes",
+                &Limits::default()
+            ),
+            Err(HeaderError::NotDicom)
+        ));
+        assert!(matches!(
+            read_header_from(b"", &Limits::default()),
+            Err(HeaderError::NotDicom)
+        ));
+    }
+
+    /// Random corruption of a valid file never panics and always terminates quickly.
+    #[test]
+    fn mutations_never_panic() {
+        let base = sample();
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..3000 {
+            let mut b = base.clone();
+            match next() % 3 {
+                0 => {
+                    let cut = (next() as usize) % b.len();
+                    b.truncate(cut);
+                }
+                1 => {
+                    for _ in 0..1 + next() % 8 {
+                        let i = (next() as usize) % b.len();
+                        b[i] = next() as u8;
+                    }
+                }
+                _ => {
+                    // Overwrite a 4-byte window with a huge or undefined length.
+                    let i = 132 + (next() as usize) % (b.len() - 136);
+                    let v = if next() % 2 == 0 {
+                        u32::MAX
+                    } else {
+                        0x7FFF_FFF0
+                    };
+                    b[i..i + 4].copy_from_slice(&v.to_le_bytes());
+                }
+            }
+            let _ = read_header_from(&b, &Limits::default());
+        }
     }
 }
