@@ -282,9 +282,16 @@ fn add_counts(s: &mut ScanSummary, c: &ScanSummary) {
 /// Paths of the catalogue's own files, never catalogued themselves.
 fn own_file_set(db: &Path) -> HashSet<PathBuf> {
     let mut set = HashSet::new();
+    // A bare file name (`--db cat.sqlite`) has an empty parent: the working directory.
     let abs = db
         .parent()
-        .filter(|p| !p.as_os_str().is_empty())
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
         .and_then(|p| std::fs::canonicalize(p).ok())
         .zip(db.file_name())
         .map(|(dir, name)| dir.join(name))
