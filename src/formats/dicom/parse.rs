@@ -173,6 +173,11 @@ impl<'a> Input<'a> {
         if n == 0 {
             return Ok(());
         }
+        // Inflating: go at most one byte past the cap, so a bomb stops there.
+        let room = match self.end {
+            None => self.inflate_cap.saturating_sub(self.pos).saturating_add(1),
+            Some(_) => u64::MAX,
+        };
         let skipped = match &mut self.src {
             Src::File(r) => i64::try_from(n)
                 .map_err(|_| io::Error::other("skip too large"))
@@ -183,12 +188,13 @@ impl<'a> Input<'a> {
                 r.set_position(p);
                 Ok(n)
             }
-            Src::InflateFile(r) => io::copy(&mut r.by_ref().take(n), &mut io::sink()),
-            Src::InflateMem(r) => io::copy(&mut r.by_ref().take(n), &mut io::sink()),
+            Src::InflateFile(r) => io::copy(&mut r.by_ref().take(n.min(room)), &mut io::sink()),
+            Src::InflateMem(r) => io::copy(&mut r.by_ref().take(n.min(room)), &mut io::sink()),
             Src::Taken => Ok(0),
         }
         .map_err(Stop::Io)?;
         self.pos += skipped;
+        self.check_inflate_cap()?;
         if skipped < n {
             return Err(Stop::Truncated(format!(
                 "data ends inside a value at byte {}",
@@ -510,6 +516,16 @@ fn parse(src: Src<'_>, size: u64, limits: &Limits) -> Result<DicomHeader, Header
                     p.problems.push(problem("file.truncated", m));
                 }
                 Stop::Corrupt(m) => p.problems.push(problem("file.corrupt", m)),
+                // The decoder's errors describe the file's content, not the disk.
+                Stop::Io(e) if enc.deflated && e.kind() == io::ErrorKind::UnexpectedEof => {
+                    truncated = true;
+                    p.problems
+                        .push(problem("file.truncated", format!("deflated data set: {e}")));
+                }
+                Stop::Io(e) if enc.deflated && e.kind() == io::ErrorKind::InvalidInput => {
+                    p.problems
+                        .push(problem("file.corrupt", format!("deflated data set: {e}")));
+                }
                 Stop::Io(e) => {
                     if list.is_empty() {
                         return Err(HeaderError::Io(e));
