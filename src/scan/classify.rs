@@ -220,7 +220,15 @@ fn set_volume(out: &mut ScannedFile, path: &Path, h: &nifti::VolumeHeader) {
     } else {
         std::fs::metadata(&data_path).ok().map(|m| m.len())
     };
-    if !h.single_file && data_size.is_none() {
+    if h.expected_data_bytes().is_none() {
+        // Negative, zero-rank or overflowing dimensions: no volume has this shape.
+        out.status = FileStatus::Corrupt;
+        out.error = Some(format!(
+            "dim {:?} with bitpix {} describes no valid voxel data size",
+            &h.dim[..=h.ndim()],
+            h.bitpix
+        ));
+    } else if !h.single_file && data_size.is_none() {
         out.error = Some(format!(
             "voxel file {} is missing",
             data_path
