@@ -268,6 +268,23 @@ fn permission_denied_file_and_directory_are_recorded_not_fatal() {
         2,
         "instances below the unreadable directory were dropped"
     );
+
+    // A chmod changes no size, mtime or inode, but it changes the inode change time: a file
+    // catalogued fine and then locked is read again (and found unreadable), and once unlocked
+    // it is read again (and fine).
+    chmod(&secret, 0o000);
+    let s = scan_as_nobody(&bin, &root, &db);
+    assert_eq!(n(&s, "changed"), 1, "{s}");
+    let (kind, status, error) = row(&db, &secret).unwrap();
+    assert_eq!(
+        (kind.as_str(), status.as_str()),
+        ("unreadable", "unreadable")
+    );
+    assert!(error.unwrap_or_default().contains("Permission denied"));
+    chmod(&secret, 0o644);
+    let s = scan(&root, &db, &[]);
+    assert_eq!(n(&s, "changed"), 1, "{s}");
+    assert_eq!(row(&db, &secret).map(|r| r.1).as_deref(), Some("ok"));
 }
 
 fn catalogue_files(db: &Path) -> Vec<PathBuf> {

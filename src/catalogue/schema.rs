@@ -33,6 +33,7 @@ CREATE TABLE files (
     size        INTEGER NOT NULL,
     mtime_s     INTEGER NOT NULL,
     mtime_ns    INTEGER NOT NULL,
+    ctime_ns    INTEGER NOT NULL,       -- inode change time (chmod, chown): ns since the epoch
     dev         INTEGER NOT NULL,
     ino         INTEGER NOT NULL,
     kind        TEXT NOT NULL CHECK (kind IN ('dicom', 'nifti', 'analyze', 'volume_data', 'other', 'unreadable')),

@@ -45,6 +45,7 @@ pub fn classify(
         size: meta.len(),
         mtime_s: meta.mtime(),
         mtime_ns: meta.mtime_nsec(),
+        ctime_ns: meta.ctime().saturating_mul(1_000_000_000) + meta.ctime_nsec(),
         dev: meta.dev(),
         ino: meta.ino(),
         kind: FileKind::Other,

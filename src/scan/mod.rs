@@ -398,13 +398,15 @@ fn walk_root(
     }
 }
 
-/// A file needs no reading when its size, mtime and inode match what the catalogue has —
-/// except files that could not be read last time, which are always retried.
+/// A file needs no reading when its size, mtime, inode and device match what the catalogue
+/// has, and its inode change time too (so a chmod that makes a file readable, or unreadable,
+/// is noticed) — except files that could not be read last time, which are always retried.
 fn unchanged(k: &KnownFile, m: &std::fs::Metadata) -> bool {
     k.status != "unreadable"
         && k.size == m.len()
         && k.mtime_s == m.mtime()
         && k.mtime_ns == m.mtime_nsec()
+        && k.ctime_ns == m.ctime().saturating_mul(1_000_000_000) + m.ctime_nsec()
         && k.ino == m.ino()
         && k.dev == m.dev()
 }
@@ -436,6 +438,10 @@ fn unreadable(path: &Path, ri: usize, reason: String, previous: Option<&KnownFil
         size: meta.as_ref().map(|m| m.len()).unwrap_or(0),
         mtime_s: meta.as_ref().map(|m| m.mtime()).unwrap_or(0),
         mtime_ns: meta.as_ref().map(|m| m.mtime_nsec()).unwrap_or(0),
+        ctime_ns: meta
+            .as_ref()
+            .map(|m| m.ctime().saturating_mul(1_000_000_000) + m.ctime_nsec())
+            .unwrap_or(0),
         dev: meta.as_ref().map(|m| m.dev()).unwrap_or(0),
         ino: meta.as_ref().map(|m| m.ino()).unwrap_or(0),
         kind: FileKind::Unreadable,
