@@ -497,9 +497,14 @@ impl Progress {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(8));
         if let Ok(style) = indicatif::ProgressStyle::with_template(
-            "{spinner} {pos}/{len} files read  {per_sec}  ETA {eta}  {wide_bar}",
+            "{spinner} {pos}/{len} files  {rate} files/s  ETA {eta}  {wide_bar}",
         ) {
-            bar.set_style(style);
+            bar.set_style(style.with_key(
+                "rate",
+                |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.0}", state.per_sec());
+                },
+            ));
         }
         Progress { bar: Some(bar) }
     }
