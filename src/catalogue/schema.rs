@@ -140,6 +140,8 @@ CREATE TABLE instances (
     pixel_offset            INTEGER,    -- where Pixel Data's value starts (inflated offset if deflated)
     pixel_length            INTEGER,    -- NULL when undefined (encapsulated)
     encapsulated            INTEGER,
+    fragments               INTEGER,    -- encapsulated: fragments after the Basic Offset Table
+    offset_table            INTEGER,    -- encapsulated: Basic Offset Table length in bytes
     trailing_bytes          INTEGER NOT NULL DEFAULT 0,
     problems                TEXT        -- JSON array of {code, message} found while parsing
 );

@@ -427,9 +427,10 @@ fn write_instance(
             rows, columns, number_of_frames, samples_per_pixel, bits_allocated, bits_stored, high_bit,
             pixel_representation, photometric, pixel_spacing, slice_thickness, slice_location,
             image_position, image_orientation, frame_of_reference, pixel_offset, pixel_length,
-            encapsulated, trailing_bytes, problems)
+            encapsulated, trailing_bytes, problems, fragments, offset_table)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-                 ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37)",
+                 ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37,
+                 ?38, ?39)",
     )?
     .execute(params![
         file_id,
@@ -469,6 +470,8 @@ fn write_instance(
         r.encapsulated,
         r.trailing_bytes,
         r.problems,
+        r.fragments,
+        r.offset_table,
     ])?;
     tx.prepare_cached("INSERT INTO headers(file_id, groups, elements) VALUES (?1, ?2, jsonb(?3))")?
         .execute(params![file_id, r.groups, r.header_json])?;

@@ -29,6 +29,17 @@ pub struct ScanOptions {
     /// Show a progress bar on stderr (only when it is a terminal).
     pub progress: bool,
     pub limits: Limits,
+    /// Live counts for a caller that shows progress itself (the TUI).
+    pub counters: Option<std::sync::Arc<ScanCounters>>,
+}
+
+/// Progress of a running scan, readable from another thread.
+#[derive(Debug, Default)]
+pub struct ScanCounters {
+    /// Files found by the walk so far.
+    pub found: std::sync::atomic::AtomicU64,
+    /// Files stat'ed (and read when needed) so far.
+    pub done: std::sync::atomic::AtomicU64,
 }
 
 /// The outcome of a scan, as printed by `scan --json`. Kind counts cover every file seen,
@@ -146,7 +157,10 @@ pub fn scan(cat: Catalogue, opts: &ScanOptions) -> Result<(ScanSummary, Catalogu
             let limits = opts.limits.clone();
             let bar = progress.bar.clone();
             let follow = opts.follow_links;
-            workers.push(s.spawn(move || work_loop(rx, tx, known, follow, &limits, bar)));
+            let counters = opts.counters.clone();
+            workers.push(s.spawn(move || {
+                work_loop(rx, tx, known, follow, &limits, bar, counters.as_deref())
+            }));
         }
         drop(work_rx);
 
@@ -156,6 +170,7 @@ pub fn scan(cat: Catalogue, opts: &ScanOptions) -> Result<(ScanSummary, Catalogu
             walk_root(
                 root,
                 ri,
+                opts.counters.as_deref(),
                 opts.follow_links,
                 &own,
                 known,
@@ -223,6 +238,7 @@ fn work_loop(
     follow_links: bool,
     limits: &Limits,
     bar: Option<indicatif::ProgressBar>,
+    counters: Option<&ScanCounters>,
 ) -> Tally {
     let mut tally = Tally::default();
     for batch in rx.iter() {
@@ -258,6 +274,9 @@ fn work_loop(
         }
         if let Some(b) = &bar {
             b.inc(n);
+        }
+        if let Some(c) = counters {
+            c.done.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
         }
     }
     tally
@@ -324,6 +343,7 @@ pub fn path_text(path: &Path) -> (String, Option<Vec<u8>>) {
 fn walk_root(
     root: &Path,
     ri: usize,
+    counters: Option<&ScanCounters>,
     follow_links: bool,
     own: &HashSet<PathBuf>,
     known: &HashMap<String, KnownFile>,
@@ -380,6 +400,9 @@ fn walk_root(
             continue;
         }
         batch.push(Work { path, root: ri });
+        if let Some(c) = counters {
+            c.found.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         if batch.len() == WORK_BATCH {
             if let Some(b) = &progress.bar {
                 b.inc_length(WORK_BATCH as u64);
