@@ -22,11 +22,20 @@
 #[derive(Debug, Clone, PartialEq)]
 pub enum Term {
     /// A key attribute the catalogue has as a column.
-    Column { column: Column, pattern: String },
+    Column {
+        column: Column,
+        pattern: String,
+    },
     /// Any element of the header, by tag, compared with a pattern.
-    Element { tag: u32, pattern: String },
+    Element {
+        tag: u32,
+        pattern: String,
+    },
     /// Presence of an element, or of any element of a group (`element: None`).
-    HasTag { group: u16, element: Option<u16> },
+    HasTag {
+        group: u16,
+        element: Option<u16>,
+    },
     Kind(String),
     Status(String),
     Text(String),
@@ -194,9 +203,13 @@ fn parse_term(token: &str) -> Result<Term, FilterError> {
         // `0010,0010:...`-style keys are tags with a colon: fall through to '=' handling.
     }
     if let Some((key, value)) = token.split_once('=') {
-        let tag = parse_tag(key).or_else(|| tag_by_keyword(key)).ok_or_else(|| {
-            FilterError(format!("unknown attribute {key:?} (a DICOM keyword or GGGG,EEEE)"))
-        })?;
+        let tag = parse_tag(key)
+            .or_else(|| tag_by_keyword(key))
+            .ok_or_else(|| {
+                FilterError(format!(
+                    "unknown attribute {key:?} (a DICOM keyword or GGGG,EEEE)"
+                ))
+            })?;
         return Ok(Term::Element {
             tag,
             pattern: value.to_string(),
@@ -278,7 +291,9 @@ mod tests {
             ]
         );
         assert!(!f.series_level());
-        assert!(Filter::parse("modality:MR -desc:*LOC*").unwrap().series_level());
+        assert!(Filter::parse("modality:MR -desc:*LOC*")
+            .unwrap()
+            .series_level());
     }
 
     #[test]

@@ -34,9 +34,11 @@ fn dcmdump_top_level(path: &Path) -> Option<BTreeMap<String, (String, Option<Str
         }
         let vr = line[12..14].to_string();
         let rest = &line[15..];
-        let value = rest
-            .strip_prefix('[')
-            .and_then(|r| r.rfind("] ").or_else(|| r.rfind(']')).map(|i| r[..i].to_string()));
+        let value = rest.strip_prefix('[').and_then(|r| {
+            r.rfind("] ")
+                .or_else(|| r.rfind(']'))
+                .map(|i| r[..i].to_string())
+        });
         map.insert(tag, (vr, value));
     }
     Some(map)
@@ -78,13 +80,20 @@ fn show_json_lists_the_tags_and_string_values_dcmdump_shows() {
     let mut compared = 0;
     let mut values = 0;
     for path in &files {
-        let Some(mut oracle) = dcmdump_top_level(path) else { continue };
+        let Some(mut oracle) = dcmdump_top_level(path) else {
+            continue;
+        };
         let out = dicura()
             .args(["show", "--format", "json"])
             .arg(path)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
         let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
         let obj = json.as_object().expect("an object");
         // dcmdump's +U8 (print text as UTF-8) adds (0008,0005) when a file has none.
@@ -145,10 +154,17 @@ fn show_text_and_nifti() {
         .arg(corpus.join("nifti/example4d.nii.gz"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["format"], "Nifti1");
     assert_eq!(v["dim"][0], 4);
-    let out = dicura().args(["show", "/nonexistent.dcm"]).output().unwrap();
+    let out = dicura()
+        .args(["show", "/nonexistent.dcm"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }

@@ -134,7 +134,11 @@ fn instance_term(t: &Term, params: &mut Vec<Value>) -> String {
                     params.push(Value::Integer(n));
                     format!("{} = ?", column_expr(*column))
                 }
-                Err(_) => glob_or_eq(&format!("CAST({} AS TEXT)", column_expr(*column)), pattern, params),
+                Err(_) => glob_or_eq(
+                    &format!("CAST({} AS TEXT)", column_expr(*column)),
+                    pattern,
+                    params,
+                ),
             },
             c => glob_or_eq(column_expr(*c), pattern, params),
         },
@@ -219,7 +223,11 @@ impl Catalogue {
         let kinds = filter.kinds();
         let dicom = kinds.is_empty() || kinds.contains(&"dicom");
         let mut fparams = Vec::new();
-        let fcond = and(filter.terms.iter().map(|t| file_term(t, &mut fparams)).collect());
+        let fcond = and(filter
+            .terms
+            .iter()
+            .map(|t| file_term(t, &mut fparams))
+            .collect());
         if filter.is_empty() {
             return Ok(ScopeSpec {
                 dicom: true,
@@ -228,7 +236,11 @@ impl Catalogue {
             });
         }
         let mut params = Vec::new();
-        let cond = and(filter.terms.iter().map(|t| instance_term(t, &mut params)).collect());
+        let cond = and(filter
+            .terms
+            .iter()
+            .map(|t| instance_term(t, &mut params))
+            .collect());
         let series: Vec<i64> = if !dicom {
             Vec::new()
         } else if filter.series_level() {
@@ -238,14 +250,16 @@ impl Catalogue {
                      JOIN patients p ON p.id = st.patient_ref WHERE {cond}"
                 );
                 let mut stmt = c.prepare(&sql)?;
-                let rows = stmt.query_map(params_from_iter(params.iter()), |r| r.get::<_, i64>(0))?;
+                let rows =
+                    stmt.query_map(params_from_iter(params.iter()), |r| r.get::<_, i64>(0))?;
                 rows.collect()
             })?
         } else {
             self.sql(|c| {
                 let sql = format!("SELECT DISTINCT i.series_ref FROM {INSTANCE_JOIN} WHERE {cond}");
                 let mut stmt = c.prepare(&sql)?;
-                let rows = stmt.query_map(params_from_iter(params.iter()), |r| r.get::<_, i64>(0))?;
+                let rows =
+                    stmt.query_map(params_from_iter(params.iter()), |r| r.get::<_, i64>(0))?;
                 rows.collect()
             })?
         };
@@ -271,12 +285,21 @@ impl Catalogue {
 
     /// Patients with matching series: (total, page of rows). Columns: patient id, name,
     /// birth date, sex; counts: studies, series, instances.
-    pub fn patients_page(&self, scope: &Scope, sort: usize, offset: usize) -> Result<(usize, Vec<Row>)> {
+    pub fn patients_page(
+        &self,
+        scope: &Scope,
+        sort: usize,
+        offset: usize,
+    ) -> Result<(usize, Vec<Row>)> {
         if !scope.dicom {
             return Ok((0, Vec::new()));
         }
         let (in_scope, arr) = series_filter(scope);
-        let series_ok = if arr.is_some() { "s.id IN rarray(?1)" } else { "1" };
+        let series_ok = if arr.is_some() {
+            "s.id IN rarray(?1)"
+        } else {
+            "1"
+        };
         let where_p = if arr.is_some() {
             format!("p.id IN (SELECT st.patient_ref FROM studies st JOIN series s ON s.study_ref = st.id WHERE {in_scope})")
         } else {
@@ -296,7 +319,8 @@ impl Catalogue {
         );
         self.with_array(|c| {
             let args = bind(&arr, &[]);
-            let total: i64 = c.query_row(&total_sql, params_from_iter(args.iter()), |r| r.get(0))?;
+            let total: i64 =
+                c.query_row(&total_sql, params_from_iter(args.iter()), |r| r.get(0))?;
             let mut stmt = c.prepare(&page_sql)?;
             let rows = stmt
                 .query_map(params_from_iter(args.iter()), |r| {
@@ -314,10 +338,21 @@ impl Catalogue {
 
     /// Studies of a patient. Columns: date, description, accession, study UID;
     /// counts: series, instances.
-    pub fn studies_page(&self, scope: &Scope, patient: i64, sort: usize, offset: usize) -> Result<(usize, Vec<Row>)> {
+    pub fn studies_page(
+        &self,
+        scope: &Scope,
+        patient: i64,
+        sort: usize,
+        offset: usize,
+    ) -> Result<(usize, Vec<Row>)> {
         let (in_scope, arr) = series_filter(scope);
-        let exists = format!("EXISTS (SELECT 1 FROM series s WHERE s.study_ref = st.id AND {in_scope})");
-        let series_ok = if arr.is_some() { "s.id IN rarray(?1)" } else { "1" };
+        let exists =
+            format!("EXISTS (SELECT 1 FROM series s WHERE s.study_ref = st.id AND {in_scope})");
+        let series_ok = if arr.is_some() {
+            "s.id IN rarray(?1)"
+        } else {
+            "1"
+        };
         let pidx = if arr.is_some() { 2 } else { 1 };
         let base = format!("FROM studies st WHERE st.patient_ref = ?{pidx} AND {exists}");
         let total_sql = format!("SELECT count(*) {base}");
@@ -331,7 +366,8 @@ impl Catalogue {
         self.with_array(|c| {
             let rest = [Value::Integer(patient)];
             let args = bind(&arr, &rest);
-            let total: i64 = c.query_row(&total_sql, params_from_iter(args.iter()), |r| r.get(0))?;
+            let total: i64 =
+                c.query_row(&total_sql, params_from_iter(args.iter()), |r| r.get(0))?;
             let mut stmt = c.prepare(&page_sql)?;
             let rows = stmt
                 .query_map(params_from_iter(args.iter()), |r| {
@@ -349,7 +385,13 @@ impl Catalogue {
 
     /// Series of a study. Columns: number, modality, description, manufacturer, series UID;
     /// counts: instances (matching ones, when the filter is instance-level).
-    pub fn series_page(&self, scope: &Scope, study: i64, sort: usize, offset: usize) -> Result<(usize, Vec<Row>)> {
+    pub fn series_page(
+        &self,
+        scope: &Scope,
+        study: i64,
+        sort: usize,
+        offset: usize,
+    ) -> Result<(usize, Vec<Row>)> {
         let (in_scope, arr) = series_filter(scope);
         let pidx = if arr.is_some() { 2 } else { 1 };
         let base = format!("FROM series s WHERE s.study_ref = ?{pidx} AND {in_scope}");
@@ -375,7 +417,8 @@ impl Catalogue {
         self.with_array(|c| {
             let rest = [Value::Integer(study)];
             let args = bind(&arr, &rest);
-            let total: i64 = c.query_row(&total_sql, params_from_iter(args.iter()), |r| r.get(0))?;
+            let total: i64 =
+                c.query_row(&total_sql, params_from_iter(args.iter()), |r| r.get(0))?;
             let mut page_rest = vec![Value::Integer(study)];
             page_rest.extend(iparams.iter().cloned());
             let page_args = bind(&arr, &page_rest);
@@ -396,7 +439,13 @@ impl Catalogue {
 
     /// Instances of a series (matching ones). Columns: instance number, file name, rows×columns,
     /// SOP instance UID, path.
-    pub fn instances_page(&self, scope: &Scope, series: i64, sort: usize, offset: usize) -> Result<(usize, Vec<Row>)> {
+    pub fn instances_page(
+        &self,
+        scope: &Scope,
+        series: i64,
+        sort: usize,
+        offset: usize,
+    ) -> Result<(usize, Vec<Row>)> {
         let (icond, iparams) = instance_filter(scope);
         let cond = shift_params(&icond, 1);
         let base = format!("FROM {INSTANCE_JOIN} WHERE i.series_ref = ?1 AND {cond}");
@@ -410,7 +459,8 @@ impl Catalogue {
         self.sql(|c| {
             let mut args = vec![Value::Integer(series)];
             args.extend(iparams.iter().cloned());
-            let total: i64 = c.query_row(&total_sql, params_from_iter(args.iter()), |r| r.get(0))?;
+            let total: i64 =
+                c.query_row(&total_sql, params_from_iter(args.iter()), |r| r.get(0))?;
             let mut stmt = c.prepare(&page_sql)?;
             let rows = stmt
                 .query_map(params_from_iter(args.iter()), |r| {
@@ -429,16 +479,27 @@ impl Catalogue {
     }
 
     /// NIfTI/Analyze volumes. Columns: file name, format, dims, datatype, orientation, path.
-    pub fn volumes_page(&self, scope: &Scope, sort: usize, offset: usize) -> Result<(usize, Vec<Row>)> {
+    pub fn volumes_page(
+        &self,
+        scope: &Scope,
+        sort: usize,
+        offset: usize,
+    ) -> Result<(usize, Vec<Row>)> {
         let (cond, params) = file_filter(scope);
-        let base = format!("FROM volumes v JOIN files f ON f.id = v.file_id WHERE f.removed_at IS NULL AND {cond}");
+        let base = format!(
+            "FROM volumes v JOIN files f ON f.id = v.file_id WHERE f.removed_at IS NULL AND {cond}"
+        );
         let page_sql = format!(
             "SELECT f.id, f.path, v.format, v.dims, v.datatype_name, coalesce(v.orientation, ''), f.status
              {base} ORDER BY {} LIMIT {PAGE} OFFSET {offset}",
             order(FILE_SORTS, sort)
         );
         self.sql(|c| {
-            let total: i64 = c.query_row(&format!("SELECT count(*) {base}"), params_from_iter(params.iter()), |r| r.get(0))?;
+            let total: i64 = c.query_row(
+                &format!("SELECT count(*) {base}"),
+                params_from_iter(params.iter()),
+                |r| r.get(0),
+            )?;
             let mut stmt = c.prepare(&page_sql)?;
             let rows = stmt
                 .query_map(params_from_iter(params.iter()), |r| {
@@ -459,7 +520,12 @@ impl Catalogue {
     /// Files that are neither DICOM instances nor volumes: other files, unreadable ones, `.img`
     /// halves, and DICOM-named files that could not be parsed. Columns: file name, kind, size,
     /// error, path.
-    pub fn other_files_page(&self, scope: &Scope, sort: usize, offset: usize) -> Result<(usize, Vec<Row>)> {
+    pub fn other_files_page(
+        &self,
+        scope: &Scope,
+        sort: usize,
+        offset: usize,
+    ) -> Result<(usize, Vec<Row>)> {
         let (cond, params) = file_filter(scope);
         let base = format!(
             "FROM files f WHERE f.removed_at IS NULL AND {cond}
@@ -472,7 +538,11 @@ impl Catalogue {
             order(FILE_SORTS, sort)
         );
         self.sql(|c| {
-            let total: i64 = c.query_row(&format!("SELECT count(*) {base}"), params_from_iter(params.iter()), |r| r.get(0))?;
+            let total: i64 = c.query_row(
+                &format!("SELECT count(*) {base}"),
+                params_from_iter(params.iter()),
+                |r| r.get(0),
+            )?;
             let mut stmt = c.prepare(&page_sql)?;
             let rows = stmt
                 .query_map(params_from_iter(params.iter()), |r| {
@@ -501,7 +571,11 @@ impl Catalogue {
     }
 
     /// Immediate children of a folder: (name, is_dir, files below, file id when a file).
-    pub fn folder_children(&self, scope: &Scope, dir: &str) -> Result<Vec<(String, bool, i64, i64)>> {
+    pub fn folder_children(
+        &self,
+        scope: &Scope,
+        dir: &str,
+    ) -> Result<Vec<(String, bool, i64, i64)>> {
         let (cond, params) = file_filter(scope);
         let dir = dir.trim_end_matches('/');
         let lo = format!("{dir}/");
@@ -529,8 +603,8 @@ impl Catalogue {
         })
     }
 
-    /// Path, kind and status of a file.
-    pub fn file_info(&self, id: i64) -> Result<Option<(String, String, String, Option<String>)>> {
+    /// Path, kind, status and recorded reason of a file.
+    pub fn file_info(&self, id: i64) -> Result<Option<FileInfo>> {
         use rusqlite::OptionalExtension;
         self.sql(|c| {
             c.query_row(
@@ -558,8 +632,9 @@ impl Catalogue {
     pub fn headers_json(&self, ids: &[i64]) -> Result<Vec<(i64, String)>> {
         self.with_array(|c| {
             let arr = Rc::new(ids.iter().map(|i| Value::Integer(*i)).collect::<Vec<_>>());
-            let mut stmt =
-                c.prepare("SELECT file_id, json(elements) FROM headers WHERE file_id IN rarray(?1)")?;
+            let mut stmt = c.prepare(
+                "SELECT file_id, json(elements) FROM headers WHERE file_id IN rarray(?1)",
+            )?;
             let rows = stmt.query_map([arr], |r| Ok((r.get(0)?, r.get(1)?)))?;
             rows.collect()
         })
@@ -626,6 +701,9 @@ impl Catalogue {
         })
     }
 }
+
+/// Path, kind, status and recorded reason of a file.
+pub type FileInfo = (String, String, String, Option<String>);
 
 /// Dataset summary for the overview screen.
 #[derive(Debug, Clone, Default)]

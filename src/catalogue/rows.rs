@@ -199,8 +199,16 @@ impl InstanceRow {
                 .and_then(|p| p.length)
                 .map(|l| l as i64),
             encapsulated: h.pixel_data.as_ref().map(|p| p.encapsulated),
-            fragments: h.pixel_data.as_ref().and_then(|p| p.fragments).map(i64::from),
-            offset_table: h.pixel_data.as_ref().and_then(|p| p.offset_table).map(i64::from),
+            fragments: h
+                .pixel_data
+                .as_ref()
+                .and_then(|p| p.fragments)
+                .map(i64::from),
+            offset_table: h
+                .pixel_data
+                .as_ref()
+                .and_then(|p| p.offset_table)
+                .map(i64::from),
             trailing_bytes: h.trailing_bytes as i64,
             problems,
             header_json: dicom::to_compact_json(h.all_top_level()),

@@ -147,8 +147,8 @@ pub fn show(out: &mut impl Write, path: &Path, format: ShowFormat) -> anyhow::Re
     let mut head = [0u8; 560];
     let n = {
         use std::io::Read;
-        let mut f = std::fs::File::open(path)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let mut f =
+            std::fs::File::open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         let mut n = 0;
         while n < head.len() {
             match f.read(&mut head[n..])? {
@@ -199,8 +199,16 @@ pub fn show(out: &mut impl Write, path: &Path, format: ShowFormat) -> anyhow::Re
                     dicom::SyntaxSource::Meta => "from meta",
                     dicom::SyntaxSource::Inferred => "inferred",
                 },
-                if h.preamble { "preamble" } else { "no preamble" },
-                if h.meta.is_empty() { ", no meta group" } else { "" }
+                if h.preamble {
+                    "preamble"
+                } else {
+                    "no preamble"
+                },
+                if h.meta.is_empty() {
+                    ", no meta group"
+                } else {
+                    ""
+                }
             )?;
             let all: Vec<_> = h.all_top_level().cloned().collect();
             write!(out, "{}", dicom::text::dump(&all))?;

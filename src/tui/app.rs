@@ -201,7 +201,10 @@ impl App {
             if let Some(h) = scan.handle.as_ref() {
                 if h.is_finished() {
                     if let Some(h) = scan.handle.take() {
-                        finished = Some(h.join().unwrap_or_else(|_| Err("scan thread failed".into())));
+                        finished = Some(
+                            h.join()
+                                .unwrap_or_else(|_| Err("scan thread failed".into())),
+                        );
                     }
                 } else if scan.last_refresh.elapsed().as_millis() > 1000 {
                     scan.last_refresh = Instant::now();
@@ -253,7 +256,9 @@ impl App {
     pub fn done(&mut self, d: Done) {
         match d {
             Done::Scope(r) => {
-                let Some(f) = self.pending_filter.take() else { return };
+                let Some(f) = self.pending_filter.take() else {
+                    return;
+                };
                 match r {
                     Ok(spec) if spec.filter == f => self.apply_scope(spec.into_scope()),
                     Ok(_) => {}
@@ -403,7 +408,9 @@ impl App {
     }
 
     fn expand_or_open(&mut self) {
-        let Some((path, node)) = self.selected() else { return };
+        let Some((path, node)) = self.selected() else {
+            return;
+        };
         if node.kind.is_file() {
             self.focus = Focus::Meta;
             return;
@@ -421,7 +428,9 @@ impl App {
     }
 
     fn collapse_or_parent(&mut self) {
-        let Some((path, node)) = self.selected() else { return };
+        let Some((path, node)) = self.selected() else {
+            return;
+        };
         if node.expanded && node.kind.expandable() {
             self.tree.collapse(&path);
             return;
@@ -435,7 +444,9 @@ impl App {
     }
 
     fn toggle(&mut self) {
-        let Some((path, node)) = self.selected() else { return };
+        let Some((path, node)) = self.selected() else {
+            return;
+        };
         if node.expanded {
             self.tree.collapse(&path);
         } else if let Err(e) = self.tree.expand(&self.cat, &self.scope, &path) {
@@ -445,7 +456,9 @@ impl App {
 
     /// Cycles the sort order of the level under the cursor.
     fn cycle_sort(&mut self) {
-        let Some((path, node)) = self.selected() else { return };
+        let Some((path, node)) = self.selected() else {
+            return;
+        };
         let parent = &path[..path.len().saturating_sub(1)];
         let sorts = match node.kind {
             Kind::Patient => PATIENT_SORTS,
@@ -480,7 +493,10 @@ impl App {
             let label = n.row.cols.get(1).cloned().unwrap_or_default();
             let id = n.row.id;
             self.marked = Some((id, label.clone()));
-            self.message(format!("marked {label}: select another file and press {}", self.keys.name("compare")));
+            self.message(format!(
+                "marked {label}: select another file and press {}",
+                self.keys.name("compare")
+            ));
         } else {
             self.error("mark works on a file (instance)");
         }
@@ -491,7 +507,11 @@ impl App {
             self.error(format!("mark a file first ({})", self.keys.name("mark")));
             return;
         };
-        let Some(b) = self.selected().filter(|(_, n)| n.kind.is_file()).map(|(_, n)| n.row.id) else {
+        let Some(b) = self
+            .selected()
+            .filter(|(_, n)| n.kind.is_file())
+            .map(|(_, n)| n.row.id)
+        else {
             self.error("select a file to compare with the marked one");
             return;
         };
@@ -500,15 +520,25 @@ impl App {
     }
 
     fn varying(&mut self) {
-        let Some((path, node)) = self.selected() else { return };
+        let Some((path, node)) = self.selected() else {
+            return;
+        };
         // On an instance, use its series.
         let (kind, id, label) = if node.kind == Kind::Instance {
             match self.tree.root.node(&path[..path.len() - 1]) {
-                Some(p) => (p.kind, p.row.id, p.row.cols.get(2).cloned().unwrap_or_default()),
+                Some(p) => (
+                    p.kind,
+                    p.row.id,
+                    p.row.cols.get(2).cloned().unwrap_or_default(),
+                ),
                 None => return,
             }
         } else {
-            (node.kind, node.row.id, node.row.cols.get(2).cloned().unwrap_or_default())
+            (
+                node.kind,
+                node.row.id,
+                node.row.cols.get(2).cloned().unwrap_or_default(),
+            )
         };
         if kind != Kind::Series {
             self.error("varying tags: select a series (or one of its instances)");
@@ -552,7 +582,9 @@ impl App {
             KeyCode::Char('g') | KeyCode::Home => -(n as isize),
             KeyCode::Char('G') | KeyCode::End => n as isize,
             KeyCode::Enter | KeyCode::Right | KeyCode::Char('l') => {
-                if let Some((name, is_dir, _, id)) = self.folders.entries.get(self.folders.cursor).cloned() {
+                if let Some((name, is_dir, _, id)) =
+                    self.folders.entries.get(self.folders.cursor).cloned()
+                {
                     if is_dir {
                         let dir = match &self.folders.dir {
                             None => name,
@@ -652,7 +684,10 @@ impl App {
                 if let Some(v) = self.meta.value_at_cursor() {
                     let phi = self.meta.lines.get(self.meta.cursor).is_some_and(|l| l.phi);
                     if phi && self.meta.revealed != Some(self.meta.cursor) {
-                        self.error(format!("reveal the value first ({})", self.keys.name("reveal")));
+                        self.error(format!(
+                            "reveal the value first ({})",
+                            self.keys.name("reveal")
+                        ));
                     } else {
                         self.osc52 = Some(v);
                         self.message("copied to the clipboard (OSC 52)");
@@ -662,13 +697,18 @@ impl App {
             }
             _ if k.is(ev, "reveal") => {
                 let c = self.meta.cursor;
-                self.meta.revealed = if self.meta.revealed == Some(c) { None } else { Some(c) };
+                self.meta.revealed = if self.meta.revealed == Some(c) {
+                    None
+                } else {
+                    Some(c)
+                };
                 0
             }
             _ => 0,
         };
         if delta != 0 && n > 0 {
-            self.meta.cursor = (self.meta.cursor as isize + delta).clamp(0, n as isize - 1) as usize;
+            self.meta.cursor =
+                (self.meta.cursor as isize + delta).clamp(0, n as isize - 1) as usize;
             if self.meta.revealed != Some(self.meta.cursor) {
                 self.meta.revealed = None;
             }
@@ -684,8 +724,12 @@ impl App {
             KeyCode::Up | KeyCode::Char('k') => self.move_cursor(-1),
             KeyCode::PageDown => self.move_cursor(page),
             KeyCode::PageUp => self.move_cursor(-page),
-            KeyCode::Char('d') if ev.modifiers.contains(KeyModifiers::CONTROL) => self.move_cursor(page / 2),
-            KeyCode::Char('u') if ev.modifiers.contains(KeyModifiers::CONTROL) => self.move_cursor(-page / 2),
+            KeyCode::Char('d') if ev.modifiers.contains(KeyModifiers::CONTROL) => {
+                self.move_cursor(page / 2)
+            }
+            KeyCode::Char('u') if ev.modifiers.contains(KeyModifiers::CONTROL) => {
+                self.move_cursor(-page / 2)
+            }
             KeyCode::Char('g') | KeyCode::Home => self.move_cursor(-n),
             KeyCode::Char('G') | KeyCode::End => self.move_cursor(n),
             KeyCode::Enter | KeyCode::Right | KeyCode::Char('l') => self.expand_or_open(),
@@ -701,7 +745,11 @@ impl App {
             _ if k.is(ev, "compare") => self.compare(),
             _ if k.is(ev, "varying") => self.varying(),
             _ if k.is(ev, "reveal") => {
-                self.reveal_row = if self.reveal_row == Some(self.cursor) { None } else { Some(self.cursor) };
+                self.reveal_row = if self.reveal_row == Some(self.cursor) {
+                    None
+                } else {
+                    Some(self.cursor)
+                };
             }
             _ => {}
         }

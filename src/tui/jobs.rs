@@ -11,6 +11,8 @@ use crate::formats::nifti::{self, VolumeHeader};
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// What the UI asks for.
 #[derive(Debug, Clone)]
@@ -42,7 +44,11 @@ pub enum Loaded {
     Dicom(Box<DicomHeader>),
     Volume(Box<VolumeHeader>),
     /// Neither: kind, status and the recorded reason.
-    Other { kind: String, status: String, error: Option<String> },
+    Other {
+        kind: String,
+        status: String,
+        error: Option<String>,
+    },
 }
 
 /// One row of a comparison or of a series' varying tags.
@@ -58,16 +64,33 @@ pub struct DiffRow {
 pub enum Done {
     Scope(Result<ScopeSpec, String>),
     Overview(Result<Overview, String>),
-    Metadata { file: i64, path: String, result: Result<Loaded, String> },
-    Compare { a: String, b: String, rows: Result<Vec<DiffRow>, String> },
-    Varying { label: String, instances: usize, rows: Result<Vec<DiffRow>, String> },
-    Folder { dir: String, entries: Result<Vec<(String, bool, i64, i64)>, String> },
+    Metadata {
+        file: i64,
+        path: String,
+        result: Result<Loaded, String>,
+    },
+    Compare {
+        a: String,
+        b: String,
+        rows: Result<Vec<DiffRow>, String>,
+    },
+    Varying {
+        label: String,
+        instances: usize,
+        rows: Result<Vec<DiffRow>, String>,
+    },
+    Folder {
+        dir: String,
+        entries: Result<Vec<(String, bool, i64, i64)>, String>,
+    },
 }
 
 /// Handle to the worker.
 pub struct Jobs {
     tx: Sender<Job>,
     pub rx: Receiver<Done>,
+    /// Requests sent and not yet answered (or dropped as stale).
+    in_flight: Arc<AtomicUsize>,
 }
 
 impl Jobs {
@@ -75,26 +98,35 @@ impl Jobs {
     pub fn start(db: PathBuf) -> Jobs {
         let (tx, job_rx) = unbounded::<Job>();
         let (done_tx, rx) = unbounded::<Done>();
-        std::thread::spawn(move || worker(db, job_rx, done_tx));
-        Jobs { tx, rx }
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let counter = in_flight.clone();
+        std::thread::spawn(move || worker(db, job_rx, done_tx, counter));
+        Jobs { tx, rx, in_flight }
     }
 
     pub fn send(&self, job: Job) {
-        let _ = self.tx.send(job);
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        if self.tx.send(job).is_err() {
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Whether requests are still being worked on (their answers may not be in `rx` yet).
+    pub fn busy(&self) -> bool {
+        self.in_flight.load(Ordering::SeqCst) > 0
     }
 }
 
-fn worker(db: PathBuf, rx: Receiver<Job>, tx: Sender<Done>) {
-    let cat = match Catalogue::open_read_only(&db) {
-        Ok(c) => Some(c),
-        Err(_) => None,
-    };
+fn worker(db: PathBuf, rx: Receiver<Job>, tx: Sender<Done>, in_flight: Arc<AtomicUsize>) {
+    let cat = Catalogue::open_read_only(&db).ok();
     while let Ok(first) = rx.recv() {
         // Keep the newest request of each kind.
         let mut latest: BTreeMap<u8, Job> = BTreeMap::new();
         latest.insert(first.kind(), first);
+        let mut taken = 1;
         while let Ok(j) = rx.try_recv() {
             latest.insert(j.kind(), j);
+            taken += 1;
         }
         for (_, job) in latest {
             let done = match &cat {
@@ -105,6 +137,7 @@ fn worker(db: PathBuf, rx: Receiver<Job>, tx: Sender<Done>) {
                 return;
             }
         }
+        in_flight.fetch_sub(taken, Ordering::SeqCst);
     }
 }
 
@@ -210,7 +243,12 @@ fn run(cat: &Catalogue, job: Job) -> Done {
 }
 
 /// Reads a file's header for the metadata pane (the file is opened read-only).
-pub fn load(path: &Path, kind: &str, status: String, error: Option<String>) -> Result<Loaded, String> {
+pub fn load(
+    path: &Path,
+    kind: &str,
+    status: String,
+    error: Option<String>,
+) -> Result<Loaded, String> {
     match kind {
         "dicom" => dicom::read_header(path, &dicom::Limits::default())
             .map(|h| Loaded::Dicom(Box::new(h)))

@@ -18,11 +18,19 @@ use std::path::PathBuf;
 pub const ACTIONS: &[(&str, &str, &str)] = &[
     ("help", "?", "show this help"),
     ("command", ":", "command line"),
-    ("filter", "/", "filter the browser (in the metadata pane: search)"),
+    (
+        "filter",
+        "/",
+        "filter the browser (in the metadata pane: search)",
+    ),
     ("clear_filter", "x", "clear the filter"),
     ("quit", "q", "back out / quit"),
     ("overview", "1", "overview screen"),
-    ("browser", "2", "browser (patient → study → series → instance)"),
+    (
+        "browser",
+        "2",
+        "browser (patient → study → series → instance)",
+    ),
     ("folders", "3", "folder view"),
     ("switch_pane", "Tab", "switch between tree and metadata"),
     ("sort", "s", "cycle the sort order of the current level"),
@@ -106,7 +114,10 @@ impl Keys {
 
     /// Whether `ev` is bound to `action` (plain or shifted character, no Ctrl/Alt).
     pub fn is(&self, ev: &KeyEvent, action: &str) -> bool {
-        if ev.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) {
+        if ev
+            .modifiers
+            .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+        {
             return false;
         }
         self.get(action) == Some(ev.code)

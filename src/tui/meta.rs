@@ -15,9 +15,20 @@ pub enum Content {
     #[default]
     Empty,
     Loading(String),
-    Header { path: String, loaded: Loaded },
-    Compare { a: String, b: String, rows: Vec<DiffRow> },
-    Varying { label: String, instances: usize, rows: Vec<DiffRow> },
+    Header {
+        path: String,
+        loaded: Loaded,
+    },
+    Compare {
+        a: String,
+        b: String,
+        rows: Vec<DiffRow>,
+    },
+    Varying {
+        label: String,
+        instances: usize,
+        rows: Vec<DiffRow>,
+    },
     Message(String),
 }
 
@@ -125,7 +136,11 @@ impl MetaView {
                 ];
                 for r in rows {
                     v.push(diff_line(r, "A", &r.values[0]));
-                    v.push(diff_line(r, "B", r.values.get(1).map(String::as_str).unwrap_or("")));
+                    v.push(diff_line(
+                        r,
+                        "B",
+                        r.values.get(1).map(String::as_str).unwrap_or(""),
+                    ));
                 }
                 v
             }
@@ -144,7 +159,11 @@ impl MetaView {
                 for r in rows {
                     let n = r.values.len();
                     let shown: Vec<&str> = r.values.iter().take(4).map(String::as_str).collect();
-                    let more = if n > 4 { format!(" … ({n} values)") } else { String::new() };
+                    let more = if n > 4 {
+                        format!(" … ({n} values)")
+                    } else {
+                        String::new()
+                    };
                     v.push(Shown {
                         depth: 0,
                         left: r.path.clone(),
@@ -198,7 +217,11 @@ impl MetaView {
         };
         self.expanded.remove(&parent);
         self.rebuild();
-        if let Some(i) = self.lines.iter().position(|l| l.path.as_ref() == Some(&parent)) {
+        if let Some(i) = self
+            .lines
+            .iter()
+            .position(|l| l.path.as_ref() == Some(&parent))
+        {
             self.cursor = i;
         }
     }
@@ -213,7 +236,11 @@ impl MetaView {
         } = &self.content
         {
             let all = text::lines(&dicom_elements(h), &|_| true);
-            self.expanded = all.into_iter().filter(|l| l.is_sequence).map(|l| l.path).collect();
+            self.expanded = all
+                .into_iter()
+                .filter(|l| l.is_sequence)
+                .map(|l| l.path)
+                .collect();
         }
         self.rebuild();
     }
@@ -254,7 +281,11 @@ impl MetaView {
                         len += 2;
                     }
                     self.rebuild();
-                    if let Some(i) = self.lines.iter().position(|s| s.path.as_ref() == Some(&path)) {
+                    if let Some(i) = self
+                        .lines
+                        .iter()
+                        .position(|s| s.path.as_ref() == Some(&path))
+                    {
                         self.cursor = i;
                     }
                     return true;
@@ -342,31 +373,68 @@ fn matrix_lines(name: &str, m: Option<[[f64; 4]; 4]>) -> Vec<Shown> {
 /// Every NIfTI/Analyze header field, with decoded meanings.
 fn volume_lines(h: &VolumeHeader) -> Vec<Shown> {
     let n = h.ndim();
-    let dims: Vec<String> = h.dim.iter().skip(1).take(n).map(|d| d.to_string()).collect();
-    let pix: Vec<String> = h.pixdim.iter().skip(1).take(n).map(|d| format!("{d}")).collect();
+    let dims: Vec<String> = h
+        .dim
+        .iter()
+        .skip(1)
+        .take(n)
+        .map(|d| d.to_string())
+        .collect();
+    let pix: Vec<String> = h
+        .pixdim
+        .iter()
+        .skip(1)
+        .take(n)
+        .map(|d| format!("{d}"))
+        .collect();
     let mut v = vec![
-        field("format", format!("{:?}{}", h.format, if h.gzipped { " (gzip)" } else { "" })),
+        field(
+            "format",
+            format!("{:?}{}", h.format, if h.gzipped { " (gzip)" } else { "" }),
+        ),
         field("byte order", format!("{:?}", h.byte_order)),
         field("magic", format!("{:?}", h.magic)),
         field("sizeof_hdr", h.sizeof_hdr.to_string()),
         field("dim", format!("{} dims: {}", n, dims.join(" × "))),
-        field("datatype", format!("{} ({})", h.datatype, h.datatype_name())),
+        field(
+            "datatype",
+            format!("{} ({})", h.datatype, h.datatype_name()),
+        ),
         field("bitpix", h.bitpix.to_string()),
-        field("pixdim", format!("qfac {}; {}", h.pixdim[0], pix.join(" × "))),
+        field(
+            "pixdim",
+            format!("qfac {}; {}", h.pixdim[0], pix.join(" × ")),
+        ),
         field(
             "xyzt_units",
-            format!("{} (space {}, time {})", h.xyzt_units, h.space_units(), h.time_units()),
+            format!(
+                "{} (space {}, time {})",
+                h.xyzt_units,
+                h.space_units(),
+                h.time_units()
+            ),
         ),
         field("vox_offset", h.vox_offset.to_string()),
-        field("scl_slope / inter", format!("{} / {}", h.scl_slope, h.scl_inter)),
+        field(
+            "scl_slope / inter",
+            format!("{} / {}", h.scl_slope, h.scl_inter),
+        ),
         field("cal_min / max", format!("{} / {}", h.cal_min, h.cal_max)),
         field(
             "qform_code",
-            format!("{} ({})", h.qform_code, VolumeHeader::xform_name(h.qform_code)),
+            format!(
+                "{} ({})",
+                h.qform_code,
+                VolumeHeader::xform_name(h.qform_code)
+            ),
         ),
         field(
             "sform_code",
-            format!("{} ({})", h.sform_code, VolumeHeader::xform_name(h.sform_code)),
+            format!(
+                "{} ({})",
+                h.sform_code,
+                VolumeHeader::xform_name(h.sform_code)
+            ),
         ),
         field(
             "quatern b c d",
@@ -381,15 +449,27 @@ fn volume_lines(h: &VolumeHeader) -> Vec<Shown> {
     v.extend(matrix_lines("sform affine", h.sform_matrix()));
     v.push(field(
         "orientation",
-        h.orientation().unwrap_or_else(|| "(no coded transform)".into()),
+        h.orientation()
+            .unwrap_or_else(|| "(no coded transform)".into()),
     ));
     v.push(field(
         "intent",
-        format!("{} ({}) name {:?} p {} {} {}", h.intent_code, h.intent_name_of_code(), h.intent_name, h.intent_p1, h.intent_p2, h.intent_p3),
+        format!(
+            "{} ({}) name {:?} p {} {} {}",
+            h.intent_code,
+            h.intent_name_of_code(),
+            h.intent_name,
+            h.intent_p1,
+            h.intent_p2,
+            h.intent_p3
+        ),
     ));
     v.push(field(
         "slice",
-        format!("code {} start {} end {} duration {}", h.slice_code, h.slice_start, h.slice_end, h.slice_duration),
+        format!(
+            "code {} start {} end {} duration {}",
+            h.slice_code, h.slice_start, h.slice_end, h.slice_duration
+        ),
     ));
     v.push(field("toffset", h.toffset.to_string()));
     let mut d = field("descrip", h.descrip.clone());
@@ -407,7 +487,10 @@ fn volume_lines(h: &VolumeHeader) -> Vec<Shown> {
     for e in &h.extensions {
         v.push(field(
             "",
-            format!("code {} ({}) {} bytes: {}", e.code, e.kind, e.size, e.summary),
+            format!(
+                "code {} ({}) {} bytes: {}",
+                e.code, e.kind, e.size, e.summary
+            ),
         ));
     }
     for w in &h.warnings {

@@ -85,7 +85,11 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
     result
 }
 
-fn event_loop(app: &mut app::App, terminal: &mut ratatui::DefaultTerminal, stop: &AtomicBool) -> anyhow::Result<()> {
+fn event_loop(
+    app: &mut app::App,
+    terminal: &mut ratatui::DefaultTerminal,
+    stop: &AtomicBool,
+) -> anyhow::Result<()> {
     let mut dirty = true;
     loop {
         if dirty {

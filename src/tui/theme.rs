@@ -7,7 +7,10 @@ use serde::Deserialize;
 const BUILT_IN: &[(&str, &str)] = &[
     ("dark", include_str!("../../themes/dark.toml")),
     ("light", include_str!("../../themes/light.toml")),
-    ("high-contrast", include_str!("../../themes/high-contrast.toml")),
+    (
+        "high-contrast",
+        include_str!("../../themes/high-contrast.toml"),
+    ),
 ];
 
 /// Names of the themes that ship with dicura.
@@ -160,7 +163,9 @@ impl Theme {
     pub fn load(name: &str, depth: Depth) -> Result<Theme, String> {
         let user = super::keys::config_dir().map(|d| d.join("themes").join(format!("{name}.toml")));
         let text = match user.filter(|p| p.exists()) {
-            Some(p) => std::fs::read_to_string(&p).map_err(|e| format!("theme {}: {e}", p.display()))?,
+            Some(p) => {
+                std::fs::read_to_string(&p).map_err(|e| format!("theme {}: {e}", p.display()))?
+            }
             None => BUILT_IN
                 .iter()
                 .find(|(n, _)| *n == name)
@@ -178,23 +183,41 @@ impl Theme {
     pub fn parse(text: &str, depth: Depth) -> Result<Theme, String> {
         let f: ThemeFile = toml::from_str(text).map_err(|e| e.to_string())?;
         let c = |s: &str| -> Result<Color, String> {
-            rgb(s).map(|v| reduce(v, depth)).ok_or_else(|| format!("bad colour {s:?} (want #rrggbb)"))
+            rgb(s)
+                .map(|v| reduce(v, depth))
+                .ok_or_else(|| format!("bad colour {s:?} (want #rrggbb)"))
         };
         let fg = c(&f.fg)?;
         let bg = c(&f.bg)?;
         let plain = depth == Depth::None;
-        let style = |col: Color| if plain { Style::default() } else { Style::default().fg(col) };
-        let base = if plain { Style::default() } else { Style::default().fg(fg).bg(bg) };
+        let style = |col: Color| {
+            if plain {
+                Style::default()
+            } else {
+                Style::default().fg(col)
+            }
+        };
+        let base = if plain {
+            Style::default()
+        } else {
+            Style::default().fg(fg).bg(bg)
+        };
         let selected = if plain {
             Style::default().add_modifier(Modifier::REVERSED)
         } else {
-            Style::default().fg(c(&f.selection_fg)?).bg(c(&f.selection_bg)?)
+            Style::default()
+                .fg(c(&f.selection_fg)?)
+                .bg(c(&f.selection_bg)?)
         };
         Ok(Theme {
             name: f.name.unwrap_or_default(),
             depth,
             base,
-            dim: if plain { Style::default().add_modifier(Modifier::DIM) } else { style(c(&f.dim)?) },
+            dim: if plain {
+                Style::default().add_modifier(Modifier::DIM)
+            } else {
+                style(c(&f.dim)?)
+            },
             accent: style(c(&f.accent)?).add_modifier(Modifier::BOLD),
             title: style(c(&f.title)?).add_modifier(Modifier::BOLD),
             border: style(c(&f.border)?),
@@ -203,7 +226,11 @@ impl Theme {
             warning: style(c(&f.warning)?),
             ok: style(c(&f.ok)?),
             info: style(c(&f.info)?),
-            masked: if plain { Style::default().add_modifier(Modifier::ITALIC) } else { style(c(&f.masked)?) },
+            masked: if plain {
+                Style::default().add_modifier(Modifier::ITALIC)
+            } else {
+                style(c(&f.masked)?)
+            },
             bar: if plain { Color::Reset } else { c(&f.bar)? },
         })
     }
@@ -228,9 +255,18 @@ mod tests {
 
     #[test]
     fn depth_follows_the_environment() {
-        assert_eq!(Depth::from_env(true, Some("truecolor"), Some("xterm-256color")), Depth::None);
-        assert_eq!(Depth::from_env(false, Some("truecolor"), Some("xterm")), Depth::TrueColor);
-        assert_eq!(Depth::from_env(false, None, Some("xterm-256color")), Depth::Ansi256);
+        assert_eq!(
+            Depth::from_env(true, Some("truecolor"), Some("xterm-256color")),
+            Depth::None
+        );
+        assert_eq!(
+            Depth::from_env(false, Some("truecolor"), Some("xterm")),
+            Depth::TrueColor
+        );
+        assert_eq!(
+            Depth::from_env(false, None, Some("xterm-256color")),
+            Depth::Ansi256
+        );
         assert_eq!(Depth::from_env(false, None, Some("xterm")), Depth::Ansi16);
         assert_eq!(reduce((255, 0, 0), Depth::Ansi256), Color::Indexed(196));
         assert_eq!(reduce((250, 250, 250), Depth::Ansi16), Color::White);

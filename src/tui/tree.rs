@@ -84,7 +84,12 @@ impl Children {
     fn expanded(&self) -> impl Iterator<Item = (usize, &Node)> {
         self.pages.iter().enumerate().flat_map(|(p, page)| {
             page.iter()
-                .flat_map(move |nodes| nodes.iter().enumerate().map(move |(k, n)| (p * PAGE + k, n)))
+                .flat_map(move |nodes| {
+                    nodes
+                        .iter()
+                        .enumerate()
+                        .map(move |(k, n)| (p * PAGE + k, n))
+                })
                 .filter(|(_, n)| n.expanded)
         })
     }
@@ -173,7 +178,13 @@ impl Node {
 }
 
 /// Fetches a level's page from the catalogue.
-pub fn fetch(cat: &Catalogue, scope: &Scope, parent: &Node, sort: usize, offset: usize) -> Result<(usize, Vec<Node>)> {
+pub fn fetch(
+    cat: &Catalogue,
+    scope: &Scope,
+    parent: &Node,
+    sort: usize,
+    offset: usize,
+) -> Result<(usize, Vec<Node>)> {
     let child = parent.kind.child();
     let (total, rows) = match parent.kind {
         Kind::Root => {
@@ -202,7 +213,10 @@ pub fn fetch(cat: &Catalogue, scope: &Scope, parent: &Node, sort: usize, offset:
         Kind::OtherGroup => cat.other_files_page(scope, sort, offset)?,
         _ => (0, Vec::new()),
     };
-    Ok((total, rows.into_iter().map(|r| Node::new(child, r)).collect()))
+    Ok((
+        total,
+        rows.into_iter().map(|r| Node::new(child, r)).collect(),
+    ))
 }
 
 /// The tree with its root (whose children are the three groups).
@@ -325,7 +339,13 @@ impl Tree {
     }
 
     /// Re-sorts the children of the node at `path` with sort order `sort`.
-    pub fn sort(&mut self, cat: &Catalogue, scope: &Scope, path: &[usize], sort: usize) -> Result<()> {
+    pub fn sort(
+        &mut self,
+        cat: &Catalogue,
+        scope: &Scope,
+        path: &[usize],
+        sort: usize,
+    ) -> Result<()> {
         let Some(node) = self.root.node(path) else {
             return Ok(());
         };
@@ -362,7 +382,10 @@ fn refresh_node(cat: &Catalogue, scope: &Scope, node: &mut Node) -> Result<()> {
         let (total, mut nodes) = fetch(cat, scope, node, children.sort, p * PAGE)?;
         fresh.total = total;
         for (k, n) in nodes.iter_mut().enumerate() {
-            if let Some(o) = old.get(k).filter(|o| o.row.id == n.row.id && o.kind == n.kind) {
+            if let Some(o) = old
+                .get(k)
+                .filter(|o| o.row.id == n.row.id && o.kind == n.kind)
+            {
                 n.expanded = o.expanded;
                 n.children = o.children.clone();
                 if n.children.is_some() {
@@ -411,8 +434,16 @@ mod tests {
     #[test]
     fn locate_and_row_of_are_inverse() {
         // root: [a (expanded: a0 a1 a2), b, c (expanded: c0 (expanded: x y), c1), d] + 6 unloaded
-        let a = with_children(leaf(Kind::Patient, 1), (0..3).map(|i| leaf(Kind::Study, i)).collect(), 3);
-        let c0 = with_children(leaf(Kind::Study, 20), vec![leaf(Kind::Series, 30), leaf(Kind::Series, 31)], 2);
+        let a = with_children(
+            leaf(Kind::Patient, 1),
+            (0..3).map(|i| leaf(Kind::Study, i)).collect(),
+            3,
+        );
+        let c0 = with_children(
+            leaf(Kind::Study, 20),
+            vec![leaf(Kind::Series, 30), leaf(Kind::Series, 31)],
+            2,
+        );
         let c = with_children(leaf(Kind::Patient, 3), vec![c0, leaf(Kind::Study, 21)], 2);
         let root = with_children(
             leaf(Kind::DicomGroup, 0),

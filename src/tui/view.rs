@@ -26,9 +26,11 @@ pub fn draw(app: &mut App, f: &mut Frame) {
         Screen::Overview => draw_overview(app, f, body),
         Screen::Browser | Screen::Folders => {
             let [left, right] = if body.width >= 100 {
-                Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(body)
+                Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)])
+                    .areas(body)
             } else {
-                Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(body)
+                Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+                    .areas(body)
             };
             if app.screen == Screen::Browser {
                 draw_tree(app, f, left);
@@ -55,7 +57,11 @@ fn draw_tabs(app: &App, f: &mut Frame, area: Rect) {
     .iter()
     .enumerate()
     {
-        let style = if app.screen == *screen { t.selected } else { t.dim };
+        let style = if app.screen == *screen {
+            t.selected
+        } else {
+            t.dim
+        };
         spans.push(Span::styled(format!(" {} {name} ", i + 1), style));
     }
     let filter = &app.scope.filter.text;
@@ -137,12 +143,19 @@ fn draw_tree(app: &mut App, f: &mut Frame, area: Rect) {
     let w = inner.width as usize;
     let mut lines = Vec::with_capacity(h);
     for r in app.scroll..(app.scroll + h).min(n) {
-        let Some(path) = app.tree.path_of(r) else { break };
+        let Some(path) = app.tree.path_of(r) else {
+            break;
+        };
         if let Err(e) = app.tree.ensure(&app.cat, &app.scope, &path) {
-            lines.push(Line::from(Span::styled(format!("error: {e}"), app.theme.error)));
+            lines.push(Line::from(Span::styled(
+                format!("error: {e}"),
+                app.theme.error,
+            )));
             continue;
         }
-        let Some(node) = app.tree.root.node(&path) else { break };
+        let Some(node) = app.tree.root.node(&path) else {
+            break;
+        };
         let t = &app.theme;
         let depth = path.len().saturating_sub(1);
         let mark = if node.kind.expandable() {
@@ -169,7 +182,13 @@ fn draw_tree(app: &mut App, f: &mut Frame, area: Rect) {
                 spans.push(Span::styled(format!("  {}", cnt(0)), t.dim));
             }
             Kind::Patient => {
-                let or = |s: &str, none: &str| if s.is_empty() { none.to_string() } else { masked(s, reveal) };
+                let or = |s: &str, none: &str| {
+                    if s.is_empty() {
+                        none.to_string()
+                    } else {
+                        masked(s, reveal)
+                    }
+                };
                 spans.push(Span::styled(
                     format!("{}  {}", or(col(0), "(no ID)"), or(col(1), "(no name)")),
                     if reveal { t.warning } else { t.masked },
@@ -181,7 +200,10 @@ fn draw_tree(app: &mut App, f: &mut Frame, area: Rect) {
             }
             Kind::Study => {
                 spans.push(Span::raw(format!("{} {}", col(0), col(1))));
-                spans.push(Span::styled(format!("  {} se · {} inst", cnt(0), cnt(1)), t.dim));
+                spans.push(Span::styled(
+                    format!("  {} se · {} inst", cnt(0), cnt(1)),
+                    t.dim,
+                ));
             }
             Kind::Series => {
                 spans.push(Span::styled(format!("#{} {} ", col(0), col(1)), t.info));
@@ -194,7 +216,10 @@ fn draw_tree(app: &mut App, f: &mut Frame, area: Rect) {
             }
             Kind::Volume => {
                 spans.push(Span::raw(col(0).to_string()));
-                spans.push(Span::styled(format!("  {} {} {} {}", col(1), col(2), col(3), col(4)), t.dim));
+                spans.push(Span::styled(
+                    format!("  {} {} {} {}", col(1), col(2), col(3), col(4)),
+                    t.dim,
+                ));
             }
             Kind::OtherFile => {
                 spans.push(Span::raw(col(0).to_string()));
@@ -208,7 +233,11 @@ fn draw_tree(app: &mut App, f: &mut Frame, area: Rect) {
         if let Some(badge) = status_badge(app, node.row.status.as_ref()) {
             spans.push(badge);
         }
-        if app.marked.as_ref().is_some_and(|(id, _)| node.kind.is_file() && *id == node.row.id) {
+        if app
+            .marked
+            .as_ref()
+            .is_some_and(|(id, _)| node.kind.is_file() && *id == node.row.id)
+        {
             spans.push(Span::styled(" [marked]", t.accent));
         }
         // Cut to the width, keeping styles.
@@ -220,13 +249,20 @@ fn draw_tree(app: &mut App, f: &mut Frame, area: Rect) {
                 used += len;
                 fitted.push(s);
             } else {
-                fitted.push(Span::styled(fit(&s.content, w.saturating_sub(used)), s.style));
+                fitted.push(Span::styled(
+                    fit(&s.content, w.saturating_sub(used)),
+                    s.style,
+                ));
                 break;
             }
         }
         let mut line = Line::from(fitted);
         if r == app.cursor {
-            line = line.style(if focused { t.selected } else { t.selected.add_modifier(Modifier::DIM) });
+            line = line.style(if focused {
+                t.selected
+            } else {
+                t.selected.add_modifier(Modifier::DIM)
+            });
         }
         lines.push(line);
     }
@@ -274,9 +310,16 @@ fn draw_folders(app: &mut App, f: &mut Frame, area: Rect) {
             } else {
                 format!("  {name}")
             };
-            let mut l = Line::from(Span::styled(fit(&text, w), if *is_dir { t.info } else { t.base }));
+            let mut l = Line::from(Span::styled(
+                fit(&text, w),
+                if *is_dir { t.info } else { t.base },
+            ));
             if i == fo.cursor {
-                l = l.style(if focused { t.selected } else { t.selected.add_modifier(Modifier::DIM) });
+                l = l.style(if focused {
+                    t.selected
+                } else {
+                    t.selected.add_modifier(Modifier::DIM)
+                });
             }
             l
         })
@@ -341,7 +384,11 @@ fn draw_meta(app: &mut App, f: &mut Frame, area: Rect) {
             " "
         };
         let left = format!("{}{}", "  ".repeat(l.depth), l.left);
-        let prefix = format!("{left:<left_w$} {fold}{:<name_w$} ", fit(&l.name, name_w));
+        let prefix = if l.left.is_empty() && l.name.is_empty() {
+            String::new() // a message line: the whole width for the text
+        } else {
+            format!("{left:<left_w$} {fold}{:<name_w$} ", fit(&l.name, name_w))
+        };
         let room = w.saturating_sub(prefix.chars().count());
         let vstyle = if l.phi {
             if reveal {
@@ -357,7 +404,11 @@ fn draw_meta(app: &mut App, f: &mut Frame, area: Rect) {
             // The whole value, over as many lines as it needs.
             let chars: Vec<char> = value.chars().collect();
             for (k, chunk) in chars.chunks(room.max(1)).enumerate() {
-                let head = if k == 0 { prefix.clone() } else { " ".repeat(prefix.chars().count()) };
+                let head = if k == 0 {
+                    prefix.clone()
+                } else {
+                    " ".repeat(prefix.chars().count())
+                };
                 let mut line = Line::from(vec![
                     Span::styled(head, t.dim),
                     Span::styled(chunk.iter().collect::<String>(), vstyle),
@@ -471,7 +522,11 @@ fn rebin(data: &[(String, i64)], rows: usize) -> Vec<(String, i64)> {
         .map(|c| {
             let first = c.first().map(|x| x.0.as_str()).unwrap_or("");
             let last = c.last().map(|x| x.0.as_str()).unwrap_or("");
-            let label = if c.len() == 1 { first.to_string() } else { format!("{first}–{last}") };
+            let label = if c.len() == 1 {
+                first.to_string()
+            } else {
+                format!("{first}–{last}")
+            };
             (label, c.iter().map(|x| x.1).sum())
         })
         .collect()
@@ -488,7 +543,12 @@ fn histogram(app: &App, f: &mut Frame, area: Rect, title: &str, data: &[(String,
         return;
     }
     let data = rebin(data, inner.height as usize);
-    let label_w = data.iter().map(|d| d.0.chars().count()).max().unwrap_or(1).min(inner.width as usize / 2);
+    let label_w = data
+        .iter()
+        .map(|d| d.0.chars().count())
+        .max()
+        .unwrap_or(1)
+        .min(inner.width as usize / 2);
     let bars: Vec<Bar> = data
         .iter()
         .map(|(label, v)| {
@@ -512,7 +572,9 @@ fn draw_overview(app: &mut App, f: &mut Frame, area: Rect) {
     let t = app.theme.clone();
     let Some(o) = app.overview.clone() else {
         f.render_widget(
-            Paragraph::new("Computing the overview …").style(t.dim).block(block(app, " Overview ".into(), false)),
+            Paragraph::new("Computing the overview …")
+                .style(t.dim)
+                .block(block(app, " Overview ".into(), false)),
             area,
         );
         return;
@@ -527,17 +589,15 @@ fn draw_overview(app: &mut App, f: &mut Frame, area: Rect) {
     let statuses: Vec<Span> = o
         .by_status
         .iter()
-        .map(|(k, n)| {
-            Span::styled(
-                format!("{k} {n}  "),
-                if k == "ok" { t.ok } else { t.error },
-            )
-        })
+        .map(|(k, n)| Span::styled(format!("{k} {n}  "), if k == "ok" { t.ok } else { t.error }))
         .collect();
     let text = vec![
         Line::from(vec![
             Span::styled(format!("{} files", o.files), t.accent),
-            Span::styled(format!(" ({})  ", crate::catalogue::browse::human_size(o.bytes)), t.dim),
+            Span::styled(
+                format!(" ({})  ", crate::catalogue::browse::human_size(o.bytes)),
+                t.dim,
+            ),
             Span::raw(kinds.join(" · ")),
         ]),
         Line::from(vec![Span::raw(format!(
@@ -547,7 +607,9 @@ fn draw_overview(app: &mut App, f: &mut Frame, area: Rect) {
         Line::from([vec![Span::styled("status: ", t.dim)], statuses].concat()),
     ];
     f.render_widget(
-        Paragraph::new(text).block(block(app, " Overview ".into(), false)).wrap(Wrap { trim: true }),
+        Paragraph::new(text)
+            .block(block(app, " Overview ".into(), false))
+            .wrap(Wrap { trim: true }),
         summary,
     );
     let cols = |a: Rect| {
@@ -590,7 +652,8 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
 /// The help overlay's text: every key, and the filter language.
 pub fn help_lines(app: &App) -> Vec<String> {
     let mut v = vec![
-        "Movement (vim or arrows): j/k ↓/↑ move · h/← collapse, parent · l/→/Enter expand, open".to_string(),
+        "Movement (vim or arrows): j/k ↓/↑ move · h/← collapse, parent · l/→/Enter expand, open"
+            .to_string(),
         "  Space toggle · g/G Home/End first/last · PgUp/PgDn, Ctrl-u/Ctrl-d page".into(),
         "  In the metadata pane: Enter/l open a sequence, h close it, + / - open/close all".into(),
         "Esc back out (q quits) · Ctrl-C quit".into(),

@@ -8,8 +8,8 @@
 
 mod json;
 mod parse;
-pub mod text;
 pub mod tags;
+pub mod text;
 
 pub use json::{to_compact_json, to_dicom_json, write_dicom_json};
 pub use parse::{

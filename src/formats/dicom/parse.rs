@@ -1012,7 +1012,9 @@ impl Parser<'_> {
                 fragments = fragments.saturating_add(1);
             }
             if fragments > 10_000_000 {
-                return Err(Stop::Corrupt("more than 10 million pixel data fragments".into()));
+                return Err(Stop::Corrupt(
+                    "more than 10 million pixel data fragments".into(),
+                ));
             }
         }
     }

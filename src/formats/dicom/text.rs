@@ -181,14 +181,24 @@ pub fn flatten_compact(json: &str) -> Vec<(String, u32, String)> {
     out
 }
 
-fn flatten_obj(map: &serde_json::Map<String, serde_json::Value>, prefix: &str, out: &mut Vec<(String, u32, String)>) {
+fn flatten_obj(
+    map: &serde_json::Map<String, serde_json::Value>,
+    prefix: &str,
+    out: &mut Vec<(String, u32, String)>,
+) {
     for (key, v) in map {
-        let Ok(tag) = u32::from_str_radix(key, 16) else { continue };
+        let Ok(tag) = u32::from_str_radix(key, 16) else {
+            continue;
+        };
         let path = format!("{prefix}{:04X},{:04X}", tag >> 16, tag & 0xFFFF);
         let Some(arr) = v.as_array() else { continue };
         let vr = arr.first().and_then(|x| x.as_str()).unwrap_or("");
         if vr == "SQ" {
-            out.push((path.clone(), tag, format!("<{} items>", arr.len().saturating_sub(1))));
+            out.push((
+                path.clone(),
+                tag,
+                format!("<{} items>", arr.len().saturating_sub(1)),
+            ));
             for (i, item) in arr.iter().skip(1).enumerate() {
                 if let Some(obj) = item.as_object() {
                     flatten_obj(obj, &format!("{path}[{i}]."), out);
@@ -232,7 +242,11 @@ mod tests {
             el(
                 0x0008_1140,
                 b"SQ",
-                Value::Items(vec![vec![el(0x0008_1150, b"UI", Value::Text("1.2".into()))]]),
+                Value::Items(vec![vec![el(
+                    0x0008_1150,
+                    b"UI",
+                    Value::Text("1.2".into()),
+                )]]),
             ),
         ];
         let collapsed = lines(&list, &|_| false);
@@ -246,7 +260,9 @@ mod tests {
         assert_eq!(open[5].path, vec![3, 0, 0]);
         let text = dump(&list);
         assert!(text.contains("(0008,0060) CS [CT]"));
-        let flat = flatten_compact(r#"{"00080060":["CS","CT"],"00081140":["SQ",{"00081150":["UI","1.2"]}]}"#);
+        let flat = flatten_compact(
+            r#"{"00080060":["CS","CT"],"00081140":["SQ",{"00081150":["UI","1.2"]}]}"#,
+        );
         assert!(flat.contains(&("0008,1140[0].0008,1150".into(), 0x0008_1150, "1.2".into())));
     }
 }
