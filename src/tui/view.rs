@@ -83,6 +83,23 @@ fn block<'a>(app: &App, title: String, focused: bool) -> Block<'a> {
         .title(Span::styled(title, t.title))
 }
 
+/// The scroll offset that keeps `cursor` on screen with a few rows of context around it
+/// (so what a fold opens below the cursor shows), never scrolling past the end.
+fn keep_visible(cursor: usize, scroll: usize, h: usize, n: usize) -> usize {
+    if h == 0 {
+        return 0;
+    }
+    let margin = (h / 4).min(3);
+    let mut scroll = scroll;
+    if cursor < scroll + margin {
+        scroll = cursor.saturating_sub(margin);
+    }
+    if cursor + margin >= scroll + h {
+        scroll = (cursor + margin + 1).saturating_sub(h);
+    }
+    scroll.min(n.saturating_sub(h))
+}
+
 /// Fits `s` into `w` columns, with `…` when cut.
 fn fit(s: &str, w: usize) -> String {
     if s.chars().count() <= w {
@@ -125,12 +142,7 @@ fn draw_tree(app: &mut App, f: &mut Frame, area: Rect) {
     let h = inner.height as usize;
     app.page_rows = h;
     let n = app.tree.len();
-    if app.cursor < app.scroll {
-        app.scroll = app.cursor;
-    }
-    if h > 0 && app.cursor >= app.scroll + h {
-        app.scroll = app.cursor + 1 - h;
-    }
+    app.scroll = keep_visible(app.cursor, app.scroll, h, n);
     if n == 0 {
         let msg = if app.scope.filter.is_empty() {
             "The catalogue is empty. Scan a directory: dicura DIR (or :scan DIR)"
@@ -342,12 +354,7 @@ fn draw_meta(app: &mut App, f: &mut Frame, area: Rect) {
     let h = inner.height as usize;
     let w = inner.width as usize;
     let m = &mut app.meta;
-    if m.cursor < m.scroll {
-        m.scroll = m.cursor;
-    }
-    if h > 0 && m.cursor >= m.scroll + h {
-        m.scroll = m.cursor + 1 - h;
-    }
+    m.scroll = keep_visible(m.cursor, m.scroll, h, m.lines.len());
     let t = &app.theme;
     let left_w = m
         .lines
