@@ -57,7 +57,10 @@ impl Term {
     }
 
     fn screen(&self) -> String {
-        self.parser.lock().map(|p| p.screen().contents()).unwrap_or_default()
+        self.parser
+            .lock()
+            .map(|p| p.screen().contents())
+            .unwrap_or_default()
     }
 
     /// Waits until the screen satisfies `cond`, or fails with the screen.
@@ -68,7 +71,10 @@ impl Term {
             if cond(&s) {
                 return;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; screen:\n{s}");
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; screen:\n{s}"
+            );
             std::thread::sleep(Duration::from_millis(30));
         }
     }
@@ -124,7 +130,9 @@ fn catalogue() -> (tempfile::TempDir, PathBuf) {
 fn keys_drive_the_real_console() {
     let (tmp, db) = catalogue();
     let mut t = Term::start(&["--db", db.to_str().unwrap()], tmp.path());
-    t.wait("the overview", |s| s.contains("Overview") && s.contains("35 files"));
+    t.wait("the overview", |s| {
+        s.contains("Overview") && s.contains("35 files")
+    });
     // Browser: open PAT000001 → first study → first series, select the first instance.
     t.send("2");
     t.wait("the browser", |s| s.contains("▾ DICOM"));
@@ -141,12 +149,16 @@ fn keys_drive_the_real_console() {
     t.wait("the item's elements", |s| s.contains("CodeMeaning"));
     // Compare: mark this instance, select the next, compare.
     t.send("\tmjc");
-    t.wait("the comparison", |s| s.contains("Compare") && s.contains("0020,0013"));
+    t.wait("the comparison", |s| {
+        s.contains("Compare") && s.contains("0020,0013")
+    });
     // Filter the tree by modality.
     t.send("\x1b");
     std::thread::sleep(Duration::from_millis(150));
     t.send("/modality:MR\r");
-    t.wait("the filtered tree", |s| s.contains("filter: modality:MR") && s.contains("2 patients"));
+    t.wait("the filtered tree", |s| {
+        s.contains("filter: modality:MR") && s.contains("2 patients")
+    });
     // Help, then quit.
     t.send("?");
     t.wait("the help", |s| s.contains("Help"));
@@ -180,8 +192,13 @@ fn a_directory_is_scanned_in_the_background_while_browsing() {
     let data = tmp.path().join("data");
     dicura::synth::write_fixtures(&data).unwrap();
     let db = tmp.path().join("cat.sqlite");
-    let mut t = Term::start(&[data.to_str().unwrap(), "--db", db.to_str().unwrap()], tmp.path());
-    t.wait("the scan to finish", |s| s.contains("scan complete: 35 files"));
+    let mut t = Term::start(
+        &[data.to_str().unwrap(), "--db", db.to_str().unwrap()],
+        tmp.path(),
+    );
+    t.wait("the scan to finish", |s| {
+        s.contains("scan complete: 35 files")
+    });
     t.send("2");
     t.wait("the scanned patients", |s| s.contains("3 patients"));
     t.send("q");

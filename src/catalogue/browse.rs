@@ -199,12 +199,21 @@ fn file_term(t: &Term, params: &mut Vec<Value>) -> String {
 }
 
 fn and(parts: Vec<String>) -> String {
-    if parts.is_empty() {
+    if parts.iter().any(|p| p == "0") {
+        "0".into() // one false term: the caller skips the query
+    } else if parts.is_empty() {
         "1".into()
     } else {
         parts.join(" AND ")
     }
 }
+
+/// Files that are neither instances nor volumes: other kinds, and DICOM/NIfTI/Analyze files
+/// that could not be parsed (which are never `ok`). Written so SQLite uses `files_kind`.
+const OTHER_FILES: &str = "(f.kind IN ('other', 'unreadable', 'volume_data') \
+     OR (f.kind IN ('dicom', 'nifti', 'analyze') AND f.status IN ('truncated', 'corrupt', 'unreadable') \
+         AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.file_id = f.id) \
+         AND NOT EXISTS (SELECT 1 FROM volumes v WHERE v.file_id = f.id)))";
 
 const INSTANCE_JOIN: &str = "instances i JOIN files f ON f.id = i.file_id \
      JOIN series s ON s.id = i.series_ref JOIN studies st ON st.id = s.study_ref \
@@ -486,6 +495,9 @@ impl Catalogue {
         offset: usize,
     ) -> Result<(usize, Vec<Row>)> {
         let (cond, params) = file_filter(scope);
+        if cond == "0" {
+            return Ok((0, Vec::new()));
+        }
         let base = format!(
             "FROM volumes v JOIN files f ON f.id = v.file_id WHERE f.removed_at IS NULL AND {cond}"
         );
@@ -527,11 +539,10 @@ impl Catalogue {
         offset: usize,
     ) -> Result<(usize, Vec<Row>)> {
         let (cond, params) = file_filter(scope);
-        let base = format!(
-            "FROM files f WHERE f.removed_at IS NULL AND {cond}
-               AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.file_id = f.id)
-               AND NOT EXISTS (SELECT 1 FROM volumes v WHERE v.file_id = f.id)"
-        );
+        if cond == "0" {
+            return Ok((0, Vec::new()));
+        }
+        let base = format!("FROM files f WHERE {OTHER_FILES} AND f.removed_at IS NULL AND {cond}");
         let page_sql = format!(
             "SELECT f.id, f.path, f.kind, f.size, coalesce(f.error, ''), f.status
              {base} ORDER BY {} LIMIT {PAGE} OFFSET {offset}",
@@ -559,6 +570,50 @@ impl Catalogue {
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok((total as usize, rows))
         })
+    }
+
+    /// How many rows each top-level group has: (patients, volumes, other files). Counts only,
+    /// so the first screen costs three indexed counts on any catalogue.
+    pub fn group_totals(&self, scope: &Scope) -> Result<(usize, usize, usize)> {
+        let patients = if !scope.dicom {
+            0
+        } else {
+            let (in_scope, arr) = series_filter(scope);
+            let sql = if arr.is_some() {
+                format!(
+                    "SELECT count(*) FROM patients p WHERE p.id IN (SELECT st.patient_ref FROM studies st \
+                     JOIN series s ON s.study_ref = st.id WHERE {in_scope})"
+                )
+            } else {
+                "SELECT count(*) FROM patients".to_string()
+            };
+            self.with_array(|c| {
+                let args = bind(&arr, &[]);
+                c.query_row(&sql, params_from_iter(args.iter()), |r| r.get::<_, i64>(0))
+            })? as usize
+        };
+        let (cond, params) = file_filter(scope);
+        let (volumes, other) = if cond == "0" {
+            (0, 0)
+        } else {
+            self.sql(|c| {
+                let v: i64 = c.query_row(
+                    &format!(
+                        "SELECT count(*) FROM volumes v JOIN files f ON f.id = v.file_id \
+                         WHERE f.removed_at IS NULL AND {cond}"
+                    ),
+                    params_from_iter(params.iter()),
+                    |r| r.get(0),
+                )?;
+                let o: i64 = c.query_row(
+                    &format!("SELECT count(*) FROM files f WHERE {OTHER_FILES} AND f.removed_at IS NULL AND {cond}"),
+                    params_from_iter(params.iter()),
+                    |r| r.get(0),
+                )?;
+                Ok((v as usize, o as usize))
+            })?
+        };
+        Ok((patients, volumes, other))
     }
 
     /// The scanned roots (top of the folder view).
@@ -640,9 +695,12 @@ impl Catalogue {
         })
     }
 
-    /// Counts for the overview: (label, count) lists by topic.
+    /// Counts for the overview. Series-level facts come from the series table with an indexed
+    /// count per series; instance-level ones from a single pass over the instances.
     pub fn overview(&self) -> Result<Overview> {
+        use std::collections::HashMap;
         self.sql(|c| {
+            let one = |sql: &str| c.query_row(sql, [], |r| r.get::<_, i64>(0));
             let grouped = |sql: &str| -> rusqlite::Result<Vec<(String, i64)>> {
                 let mut stmt = c.prepare(sql)?;
                 let rows = stmt.query_map([], |r| {
@@ -655,44 +713,89 @@ impl Catalogue {
                 })?;
                 rows.collect()
             };
-            let one = |sql: &str| c.query_row(sql, [], |r| r.get::<_, i64>(0));
+            let name = |s: String| if s.is_empty() { "(none)".to_string() } else { s };
+            let mut modality: HashMap<String, i64> = HashMap::new();
+            let mut maker: HashMap<String, i64> = HashMap::new();
+            let mut desc: HashMap<String, i64> = HashMap::new();
+            {
+                let mut stmt = c.prepare(
+                    "SELECT coalesce(s.modality, ''),
+                            coalesce(s.manufacturer, '?') || ' / ' || coalesce(s.model, '?'),
+                            coalesce(s.description, ''),
+                            (SELECT count(*) FROM instances i WHERE i.series_ref = s.id)
+                     FROM series s",
+                )?;
+                let mut rows = stmt.query([])?;
+                while let Some(r) = rows.next()? {
+                    let n: i64 = r.get(3)?;
+                    *modality.entry(name(r.get(0)?)).or_default() += n;
+                    *maker.entry(r.get(1)?).or_default() += n;
+                    *desc.entry(name(r.get(2)?)).or_default() += 1;
+                }
+            }
+            let mut syntax: HashMap<String, i64> = HashMap::new();
+            let mut thickness: HashMap<i64, i64> = HashMap::new();
+            let mut spacing: HashMap<i64, i64> = HashMap::new();
+            let mut matrix: HashMap<String, i64> = HashMap::new();
+            {
+                let mut stmt = c.prepare(
+                    "SELECT transfer_syntax_uid, CAST(round(slice_thickness * 100) AS INTEGER),
+                            CAST(round(CAST(pixel_spacing AS REAL) * 1000) AS INTEGER),
+                            rows || 'x' || columns, count(*)
+                     FROM instances GROUP BY 1, 2, 3, 4",
+                )?;
+                let mut rows = stmt.query([])?;
+                while let Some(r) = rows.next()? {
+                    let n: i64 = r.get(4)?;
+                    let ts: Option<String> = r.get(0)?;
+                    *syntax.entry(ts.unwrap_or_default()).or_default() += n;
+                    if let Some(t) = r.get::<_, Option<i64>>(1)? {
+                        *thickness.entry(t).or_default() += n;
+                    }
+                    if let Some(p) = r.get::<_, Option<i64>>(2)? {
+                        *spacing.entry(p).or_default() += n;
+                    }
+                    if let Some(m) = r.get::<_, Option<String>>(3)? {
+                        *matrix.entry(m).or_default() += n;
+                    }
+                }
+            }
+            let top = |m: HashMap<String, i64>, k: usize| {
+                let mut v: Vec<(String, i64)> = m.into_iter().collect();
+                v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+                v.truncate(k);
+                v
+            };
+            let ordered = |m: HashMap<i64, i64>, scale: f64| {
+                let mut v: Vec<(i64, i64)> = m.into_iter().collect();
+                v.sort();
+                v.into_iter()
+                    .map(|(k, n)| (format!("{}", k as f64 / scale), n))
+                    .collect::<Vec<_>>()
+            };
             Ok(Overview {
                 files: one("SELECT count(*) FROM files WHERE removed_at IS NULL")?,
                 patients: one("SELECT count(*) FROM patients")?,
                 studies: one("SELECT count(*) FROM studies")?,
                 series: one("SELECT count(*) FROM series")?,
                 instances: one("SELECT count(*) FROM instances")?,
-                volumes: one("SELECT count(*) FROM volumes v JOIN files f ON f.id = v.file_id WHERE f.removed_at IS NULL")?,
+                volumes: one(
+                    "SELECT count(*) FROM volumes v JOIN files f ON f.id = v.file_id WHERE f.removed_at IS NULL",
+                )?,
                 bytes: one("SELECT coalesce(sum(size), 0) FROM files WHERE removed_at IS NULL")?,
-                by_kind: grouped("SELECT kind, count(*) FROM files WHERE removed_at IS NULL GROUP BY kind ORDER BY 2 DESC")?,
-                by_status: grouped("SELECT status, count(*) FROM files WHERE removed_at IS NULL GROUP BY status ORDER BY 2 DESC")?,
-                by_modality: grouped(
-                    "SELECT s.modality, count(*) FROM instances i JOIN series s ON s.id = i.series_ref
-                     GROUP BY s.modality ORDER BY 2 DESC",
+                by_kind: grouped(
+                    "SELECT kind, count(*) FROM files WHERE removed_at IS NULL GROUP BY kind ORDER BY 2 DESC",
                 )?,
-                by_manufacturer: grouped(
-                    "SELECT coalesce(s.manufacturer, '?') || ' / ' || coalesce(s.model, '?'), count(*)
-                     FROM instances i JOIN series s ON s.id = i.series_ref GROUP BY 1 ORDER BY 2 DESC LIMIT 12",
+                by_status: grouped(
+                    "SELECT status, count(*) FROM files WHERE removed_at IS NULL GROUP BY status ORDER BY 2 DESC",
                 )?,
-                by_syntax: grouped(
-                    "SELECT transfer_syntax_uid, count(*) FROM instances GROUP BY 1 ORDER BY 2 DESC LIMIT 12",
-                )?,
-                by_description: grouped(
-                    "SELECT description, count(*) FROM series GROUP BY 1 ORDER BY 2 DESC LIMIT 15",
-                )?,
-                slice_thickness: grouped(
-                    "SELECT printf('%g', round(slice_thickness, 2)), count(*) FROM instances
-                     WHERE slice_thickness IS NOT NULL GROUP BY round(slice_thickness, 2) ORDER BY round(slice_thickness, 2) LIMIT 40",
-                )?,
-                pixel_spacing: grouped(
-                    "SELECT printf('%g', round(CAST(pixel_spacing AS REAL), 3)), count(*) FROM instances
-                     WHERE pixel_spacing IS NOT NULL GROUP BY round(CAST(pixel_spacing AS REAL), 3)
-                     ORDER BY round(CAST(pixel_spacing AS REAL), 3) LIMIT 40",
-                )?,
-                matrix: grouped(
-                    "SELECT rows || 'x' || columns, count(*) FROM instances WHERE rows IS NOT NULL
-                     GROUP BY rows, columns ORDER BY 2 DESC LIMIT 20",
-                )?,
+                by_modality: top(modality, 12),
+                by_manufacturer: top(maker, 12),
+                by_syntax: top(syntax, 12),
+                by_description: top(desc, 15),
+                slice_thickness: ordered(thickness, 100.0),
+                pixel_spacing: ordered(spacing, 1000.0),
+                matrix: top(matrix, 20),
                 study_years: grouped(
                     "SELECT substr(study_date, 1, 4), count(*) FROM studies WHERE length(study_date) >= 4
                      GROUP BY 1 ORDER BY 1 LIMIT 60",
