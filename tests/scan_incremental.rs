@@ -538,3 +538,40 @@ fn scan_killed_mid_way_leaves_a_consistent_catalogue_and_resumes() {
         .unwrap();
     assert_eq!(check, "ok");
 }
+
+/// The per-series instance counts the browser shows (kept by triggers) stay equal to the
+/// instances after files are removed, changed and added back.
+#[test]
+fn series_instance_counts_follow_rescans() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    dicura::synth::write_fixtures(&data).unwrap();
+    let db = tmp.path().join("cat.sqlite");
+    let check = |db: &std::path::Path| {
+        let c = open_db(db);
+        let wrong: i64 = c
+            .query_row(
+                "SELECT count(*) FROM series s
+                 WHERE s.n_instances != (SELECT count(*) FROM instances i WHERE i.series_ref = s.id)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(wrong, 0, "series counts out of step with instances");
+        c.query_row("SELECT sum(n_instances) FROM series", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .unwrap()
+    };
+    scan_json(&data, &db, &[]);
+    assert_eq!(check(&db), 25);
+    let series = data.join("dicom/PAT000001/ST001_20180719/SE001_CT");
+    let moved = tmp.path().join("IM00002.dcm");
+    std::fs::rename(series.join("IM00002.dcm"), &moved).unwrap();
+    std::fs::remove_file(series.join("IM00003.dcm")).unwrap();
+    scan_json(&data, &db, &[]);
+    assert_eq!(check(&db), 23);
+    std::fs::rename(&moved, series.join("IM00002.dcm")).unwrap();
+    scan_json(&data, &db, &[]);
+    assert_eq!(check(&db), 24);
+}

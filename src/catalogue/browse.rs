@@ -129,6 +129,11 @@ fn column_expr(c: Column) -> &'static str {
 fn instance_term(t: &Term, params: &mut Vec<Value>) -> String {
     match t {
         Term::Column { column, pattern } => match column {
+            // Code strings are upper case (PS3.5 §6.2): compare exactly, so the index is used.
+            Column::Modality if !pattern.contains(['*', '?', '[']) => {
+                params.push(Value::Text(pattern.to_ascii_uppercase()));
+                "s.modality = ?".into()
+            }
             Column::Rows | Column::Columns => match pattern.parse::<i64>() {
                 Ok(n) => {
                     params.push(Value::Integer(n));
@@ -210,10 +215,11 @@ fn and(parts: Vec<String>) -> String {
 
 /// Files that are neither instances nor volumes: other kinds, and DICOM/NIfTI/Analyze files
 /// that could not be parsed (which are never `ok`). Written so SQLite uses `files_kind`.
-const OTHER_FILES: &str = "(f.kind IN ('other', 'unreadable', 'volume_data') \
-     OR (f.kind IN ('dicom', 'nifti', 'analyze') AND f.status IN ('truncated', 'corrupt', 'unreadable') \
-         AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.file_id = f.id) \
-         AND NOT EXISTS (SELECT 1 FROM volumes v WHERE v.file_id = f.id)))";
+const OTHER_FILES: &str = "f.id IN (SELECT x.id FROM files x \
+     WHERE x.kind IN ('other', 'unreadable', 'volume_data') UNION ALL SELECT x.id FROM files x \
+     WHERE x.kind IN ('dicom', 'nifti', 'analyze') AND x.status IN ('truncated', 'corrupt', 'unreadable') \
+       AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.file_id = x.id) \
+       AND NOT EXISTS (SELECT 1 FROM volumes v WHERE v.file_id = x.id))";
 
 const INSTANCE_JOIN: &str = "instances i JOIN files f ON f.id = i.file_id \
      JOIN series s ON s.id = i.series_ref JOIN studies st ON st.id = s.study_ref \
@@ -321,8 +327,8 @@ impl Catalogue {
                  WHERE st.patient_ref = p.id AND {series_ok}) AS n_studies,
                (SELECT count(*) FROM studies st JOIN series s ON s.study_ref = st.id
                  WHERE st.patient_ref = p.id AND {series_ok}) AS n_series,
-               (SELECT count(*) FROM studies st JOIN series s ON s.study_ref = st.id
-                 JOIN instances i ON i.series_ref = s.id WHERE st.patient_ref = p.id AND {series_ok}) AS n_instances
+               (SELECT coalesce(sum(s.n_instances), 0) FROM studies st JOIN series s ON s.study_ref = st.id
+                 WHERE st.patient_ref = p.id AND {series_ok}) AS n_instances
              FROM patients p WHERE {where_p} ORDER BY {} LIMIT {PAGE} OFFSET {offset}",
             order(PATIENT_SORTS, sort)
         );
@@ -368,7 +374,7 @@ impl Catalogue {
         let page_sql = format!(
             "SELECT st.id, coalesce(st.study_date, ''), coalesce(st.description, ''), coalesce(st.accession, ''), st.study_uid,
                (SELECT count(*) FROM series s WHERE s.study_ref = st.id AND {series_ok}),
-               (SELECT count(*) FROM series s JOIN instances i ON i.series_ref = s.id WHERE s.study_ref = st.id AND {series_ok}) AS n_instances
+               (SELECT coalesce(sum(s.n_instances), 0) FROM series s WHERE s.study_ref = st.id AND {series_ok}) AS n_instances
              {base} ORDER BY {} LIMIT {PAGE} OFFSET {offset}",
             order(STUDY_SORTS, sort)
         );
@@ -407,7 +413,7 @@ impl Catalogue {
         let total_sql = format!("SELECT count(*) {base}");
         let (icond, iparams) = instance_filter(scope);
         let count_expr = if icond == "1" {
-            "(SELECT count(*) FROM instances i WHERE i.series_ref = s.id)".to_string()
+            "s.n_instances".to_string()
         } else {
             // Correlated with the outer series row `s`, so the condition's `s.` columns hold.
             format!(
@@ -721,8 +727,7 @@ impl Catalogue {
                 let mut stmt = c.prepare(
                     "SELECT coalesce(s.modality, ''),
                             coalesce(s.manufacturer, '?') || ' / ' || coalesce(s.model, '?'),
-                            coalesce(s.description, ''),
-                            (SELECT count(*) FROM instances i WHERE i.series_ref = s.id)
+                            coalesce(s.description, ''), s.n_instances
                      FROM series s",
                 )?;
                 let mut rows = stmt.query([])?;

@@ -99,6 +99,7 @@ CREATE TABLE series (
     institution         TEXT,
     protocol_name       TEXT,
     frame_of_reference  TEXT,
+    n_instances         INTEGER NOT NULL DEFAULT 0,  -- kept by the triggers below
     UNIQUE (study_ref, series_uid)
 );
 CREATE INDEX series_uid ON series(series_uid);
@@ -147,6 +148,15 @@ CREATE TABLE instances (
 );
 CREATE INDEX instances_series ON instances(series_ref, instance_number);
 CREATE INDEX instances_sop ON instances(sop_instance_uid);
+
+-- Instance counts per series, kept in the same transaction as the rows they count, so the
+-- browser can show counts for any number of patients without counting instances.
+CREATE TRIGGER instances_count_insert AFTER INSERT ON instances BEGIN
+    UPDATE series SET n_instances = n_instances + 1 WHERE id = NEW.series_ref;
+END;
+CREATE TRIGGER instances_count_delete AFTER DELETE ON instances BEGIN
+    UPDATE series SET n_instances = n_instances - 1 WHERE id = OLD.series_ref;
+END;
 
 -- Every element of every DICOM header, as JSONB in a compact form: {"GGGGEEEE": [VR, v1, ...]},
 -- sequences as ["SQ", {item}, ...] (see docs/catalogue.md):

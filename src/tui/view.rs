@@ -478,6 +478,9 @@ fn draw_status(app: &App, f: &mut Frame, area: Rect) {
             ));
         }
     }
+    if !app.scope.filter.is_empty() {
+        right.push_str(&format!("filter {} │ ", app.scope.filter.text));
+    }
     let (p, v, o) = app.counts();
     right.push_str(&format!("{p} pt · {v} vol · {o} other │ {}", app.db_label));
     let w = area.width as usize;
