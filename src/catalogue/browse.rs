@@ -215,11 +215,11 @@ fn and(parts: Vec<String>) -> String {
 
 /// Files that are neither instances nor volumes: other kinds, and DICOM/NIfTI/Analyze files
 /// that could not be parsed (which are never `ok`). Written so SQLite uses `files_kind`.
-const OTHER_FILES: &str = "f.id IN (SELECT x.id FROM files x \
-     WHERE x.kind IN ('other', 'unreadable', 'volume_data') UNION ALL SELECT x.id FROM files x \
-     WHERE x.kind IN ('dicom', 'nifti', 'analyze') AND x.status IN ('truncated', 'corrupt', 'unreadable') \
-       AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.file_id = x.id) \
-       AND NOT EXISTS (SELECT 1 FROM volumes v WHERE v.file_id = x.id))";
+const OTHER_KINDS: &str = "f.kind IN ('other', 'unreadable', 'volume_data')";
+const UNPARSED: &str = "f.kind IN ('dicom', 'nifti', 'analyze') \
+     AND f.status IN ('truncated', 'corrupt', 'unreadable') \
+     AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.file_id = f.id) \
+     AND NOT EXISTS (SELECT 1 FROM volumes v WHERE v.file_id = f.id)";
 
 const INSTANCE_JOIN: &str = "instances i JOIN files f ON f.id = i.file_id \
      JOIN series s ON s.id = i.series_ref JOIN studies st ON st.id = s.study_ref \
@@ -306,6 +306,18 @@ impl Catalogue {
         sort: usize,
         offset: usize,
     ) -> Result<(usize, Vec<Row>)> {
+        self.patients_page_known(scope, sort, offset, None)
+    }
+
+    /// [`Catalogue::patients_page`] when the caller already knows the total (the browser has
+    /// it from [`Catalogue::group_totals`]), saving a count.
+    pub fn patients_page_known(
+        &self,
+        scope: &Scope,
+        sort: usize,
+        offset: usize,
+        known_total: Option<usize>,
+    ) -> Result<(usize, Vec<Row>)> {
         if !scope.dicom {
             return Ok((0, Vec::new()));
         }
@@ -315,27 +327,51 @@ impl Catalogue {
         } else {
             "1"
         };
+        // Patients with a series in scope, found by walking patients in the sort order and
+        // stopping at the page's end (cheap), not by collecting every matching patient.
         let where_p = if arr.is_some() {
-            format!("p.id IN (SELECT st.patient_ref FROM studies st JOIN series s ON s.study_ref = st.id WHERE {in_scope})")
+            "EXISTS (SELECT 1 FROM studies st JOIN series s ON s.study_ref = st.id \
+             WHERE st.patient_ref = p.id AND s.id IN rarray(?1))"
         } else {
-            "1".into()
+            "1"
         };
-        let total_sql = format!("SELECT count(*) FROM patients p WHERE {where_p}");
-        let page_sql = format!(
-            "SELECT p.id, p.patient_id, p.patient_name, coalesce(p.birth_date, ''), coalesce(p.sex, ''),
-               (SELECT count(DISTINCT st.id) FROM studies st JOIN series s ON s.study_ref = st.id
-                 WHERE st.patient_ref = p.id AND {series_ok}) AS n_studies,
-               (SELECT count(*) FROM studies st JOIN series s ON s.study_ref = st.id
-                 WHERE st.patient_ref = p.id AND {series_ok}) AS n_series,
-               (SELECT coalesce(sum(s.n_instances), 0) FROM studies st JOIN series s ON s.study_ref = st.id
-                 WHERE st.patient_ref = p.id AND {series_ok}) AS n_instances
-             FROM patients p WHERE {where_p} ORDER BY {} LIMIT {PAGE} OFFSET {offset}",
-            order(PATIENT_SORTS, sort)
-        );
+        let total_sql = if arr.is_some() {
+            format!(
+                "SELECT count(DISTINCT st.patient_ref) FROM series s JOIN studies st ON st.id = s.study_ref \
+                 WHERE {in_scope}"
+            )
+        } else {
+            "SELECT count(*) FROM patients".to_string()
+        };
+        // Counts for the page's patients in one grouped join over their series.
+        let grouped = |from: &str| {
+            format!(
+                "SELECT p.id, p.patient_id, p.patient_name, coalesce(p.birth_date, ''), coalesce(p.sex, ''),
+                        count(DISTINCT st.id), count(s.id), coalesce(sum(s.n_instances), 0) AS n_instances
+                 FROM {from} p JOIN studies st ON st.patient_ref = p.id JOIN series s ON s.study_ref = st.id
+                 WHERE {series_ok} GROUP BY p.id"
+            )
+        };
+        let page_sql = if sort == 2 {
+            // Sorting by size needs the counts of every patient.
+            format!(
+                "{} ORDER BY {} LIMIT {PAGE} OFFSET {offset}",
+                grouped("patients"),
+                order(PATIENT_SORTS, sort)
+            )
+        } else {
+            let page = format!(
+                "(SELECT p.* FROM patients p WHERE {where_p} ORDER BY {} LIMIT {PAGE} OFFSET {offset})",
+                order(PATIENT_SORTS, sort)
+            );
+            format!("{} ORDER BY {}", grouped(&page), order(PATIENT_SORTS, sort))
+        };
         self.with_array(|c| {
             let args = bind(&arr, &[]);
-            let total: i64 =
-                c.query_row(&total_sql, params_from_iter(args.iter()), |r| r.get(0))?;
+            let total: i64 = match known_total {
+                Some(t) => t as i64,
+                None => c.query_row(&total_sql, params_from_iter(args.iter()), |r| r.get(0))?,
+            };
             let mut stmt = c.prepare(&page_sql)?;
             let rows = stmt
                 .query_map(params_from_iter(args.iter()), |r| {
@@ -505,7 +541,7 @@ impl Catalogue {
             return Ok((0, Vec::new()));
         }
         let base = format!(
-            "FROM volumes v JOIN files f ON f.id = v.file_id WHERE f.removed_at IS NULL AND {cond}"
+            "FROM volumes v CROSS JOIN files f ON f.id = v.file_id WHERE f.removed_at IS NULL AND {cond}"
         );
         let page_sql = format!(
             "SELECT f.id, f.path, v.format, v.dims, v.datatype_name, coalesce(v.orientation, ''), f.status
@@ -548,15 +584,23 @@ impl Catalogue {
         if cond == "0" {
             return Ok((0, Vec::new()));
         }
-        let base = format!("FROM files f WHERE {OTHER_FILES} AND f.removed_at IS NULL AND {cond}");
+        // Two branches that each use the kind index; the condition's parameters are numbered
+        // so both branches share them.
+        let numbered = shift_params(&cond, 0);
+        let cols = "f.id, f.path, f.kind, f.size, coalesce(f.error, '') AS error, f.status";
+        let union = format!(
+            "SELECT {cols} FROM files f WHERE {OTHER_KINDS} AND f.removed_at IS NULL AND {numbered}
+             UNION ALL
+             SELECT {cols} FROM files f WHERE {UNPARSED} AND f.removed_at IS NULL AND {numbered}"
+        );
+        let order_by = order(FILE_SORTS, sort).replace("f.", "");
         let page_sql = format!(
-            "SELECT f.id, f.path, f.kind, f.size, coalesce(f.error, ''), f.status
-             {base} ORDER BY {} LIMIT {PAGE} OFFSET {offset}",
-            order(FILE_SORTS, sort)
+            "SELECT id, path, kind, size, error, status FROM ({union})
+             ORDER BY {order_by} LIMIT {PAGE} OFFSET {offset}"
         );
         self.sql(|c| {
             let total: i64 = c.query_row(
-                &format!("SELECT count(*) {base}"),
+                &format!("SELECT count(*) FROM ({union})"),
                 params_from_iter(params.iter()),
                 |r| r.get(0),
             )?;
@@ -587,8 +631,8 @@ impl Catalogue {
             let (in_scope, arr) = series_filter(scope);
             let sql = if arr.is_some() {
                 format!(
-                    "SELECT count(*) FROM patients p WHERE p.id IN (SELECT st.patient_ref FROM studies st \
-                     JOIN series s ON s.study_ref = st.id WHERE {in_scope})"
+                    "SELECT count(DISTINCT st.patient_ref) FROM series s JOIN studies st ON st.id = s.study_ref \
+                     WHERE {in_scope}"
                 )
             } else {
                 "SELECT count(*) FROM patients".to_string()
@@ -605,14 +649,18 @@ impl Catalogue {
             self.sql(|c| {
                 let v: i64 = c.query_row(
                     &format!(
-                        "SELECT count(*) FROM volumes v JOIN files f ON f.id = v.file_id \
+                        "SELECT count(*) FROM volumes v CROSS JOIN files f ON f.id = v.file_id \
                          WHERE f.removed_at IS NULL AND {cond}"
                     ),
                     params_from_iter(params.iter()),
                     |r| r.get(0),
                 )?;
+                let numbered = shift_params(&cond, 0);
                 let o: i64 = c.query_row(
-                    &format!("SELECT count(*) FROM files f WHERE {OTHER_FILES} AND f.removed_at IS NULL AND {cond}"),
+                    &format!(
+                        "SELECT (SELECT count(*) FROM files f WHERE {OTHER_KINDS} AND f.removed_at IS NULL AND {numbered})
+                              + (SELECT count(*) FROM files f WHERE {UNPARSED} AND f.removed_at IS NULL AND {numbered})"
+                    ),
                     params_from_iter(params.iter()),
                     |r| r.get(0),
                 )?;
@@ -785,7 +833,7 @@ impl Catalogue {
                 series: one("SELECT count(*) FROM series")?,
                 instances: one("SELECT count(*) FROM instances")?,
                 volumes: one(
-                    "SELECT count(*) FROM volumes v JOIN files f ON f.id = v.file_id WHERE f.removed_at IS NULL",
+                    "SELECT count(*) FROM volumes v CROSS JOIN files f ON f.id = v.file_id WHERE f.removed_at IS NULL",
                 )?,
                 bytes: one("SELECT coalesce(sum(size), 0) FROM files WHERE removed_at IS NULL")?,
                 by_kind: grouped(
