@@ -749,10 +749,28 @@ impl Catalogue {
         })
     }
 
-    /// Counts for the overview. Series-level facts come from the series table with an indexed
-    /// count per series; instance-level ones from a single pass over the instances.
+    /// The whole overview (both passes).
     pub fn overview(&self) -> Result<Overview> {
-        use std::collections::HashMap;
+        let mut o = self.overview_summary()?;
+        self.overview_instances(&mut o)?;
+        Ok(o)
+    }
+
+    /// The instance-level histograms: one pass over every instance (seconds on a million).
+    pub fn overview_instances(&self, o: &mut Overview) -> Result<()> {
+        let full = self.overview_full()?;
+        o.by_syntax = full.by_syntax;
+        o.slice_thickness = full.slice_thickness;
+        o.pixel_spacing = full.pixel_spacing;
+        o.matrix = full.matrix;
+        o.bytes = full.bytes;
+        o.instances_pending = false;
+        Ok(())
+    }
+
+    /// The overview's quick part: counts and the series-level lists (a fraction of a second
+    /// on a million instances). Instance-level histograms are left pending.
+    pub fn overview_summary(&self) -> Result<Overview> {
         self.sql(|c| {
             let one = |sql: &str| c.query_row(sql, [], |r| r.get::<_, i64>(0));
             let grouped = |sql: &str| -> rusqlite::Result<Vec<(String, i64)>> {
@@ -768,9 +786,9 @@ impl Catalogue {
                 rows.collect()
             };
             let name = |s: String| if s.is_empty() { "(none)".to_string() } else { s };
-            let mut modality: HashMap<String, i64> = HashMap::new();
-            let mut maker: HashMap<String, i64> = HashMap::new();
-            let mut desc: HashMap<String, i64> = HashMap::new();
+            let mut modality: std::collections::HashMap<String, i64> = Default::default();
+            let mut maker: std::collections::HashMap<String, i64> = Default::default();
+            let mut desc: std::collections::HashMap<String, i64> = Default::default();
             {
                 let mut stmt = c.prepare(
                     "SELECT coalesce(s.modality, ''),
@@ -786,31 +804,69 @@ impl Catalogue {
                     *desc.entry(name(r.get(2)?)).or_default() += 1;
                 }
             }
+            let top = |m: std::collections::HashMap<String, i64>, k: usize| {
+                let mut v: Vec<(String, i64)> = m.into_iter().collect();
+                v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+                v.truncate(k);
+                v
+            };
+            let by_kind = grouped(
+                "SELECT kind, count(*) FROM files WHERE removed_at IS NULL GROUP BY kind ORDER BY 2 DESC",
+            )?;
+            Ok(Overview {
+                files: by_kind.iter().map(|k| k.1).sum(),
+                patients: one("SELECT count(*) FROM patients")?,
+                studies: one("SELECT count(*) FROM studies")?,
+                series: one("SELECT count(*) FROM series")?,
+                instances: one("SELECT coalesce(sum(n_instances), 0) FROM series")?,
+                volumes: one(
+                    "SELECT count(*) FROM volumes v CROSS JOIN files f ON f.id = v.file_id WHERE f.removed_at IS NULL",
+                )?,
+                bytes: -1,
+                by_kind,
+                by_status: grouped(
+                    "SELECT status, count(*) FROM files WHERE removed_at IS NULL GROUP BY status ORDER BY 2 DESC",
+                )?,
+                by_modality: top(modality, 12),
+                by_manufacturer: top(maker, 12),
+                by_description: top(desc, 15),
+                study_years: grouped(
+                    "SELECT substr(study_date, 1, 4), count(*) FROM studies WHERE length(study_date) >= 4
+                     GROUP BY 1 ORDER BY 1 LIMIT 60",
+                )?,
+                instances_pending: true,
+                ..Default::default()
+            })
+        })
+    }
+
+    /// The instance-level lists in a single pass over the instances.
+    fn overview_full(&self) -> Result<Overview> {
+        use std::collections::HashMap;
+        self.sql(|c| {
             let mut syntax: HashMap<String, i64> = HashMap::new();
             let mut thickness: HashMap<i64, i64> = HashMap::new();
             let mut spacing: HashMap<i64, i64> = HashMap::new();
             let mut matrix: HashMap<String, i64> = HashMap::new();
-            {
-                let mut stmt = c.prepare(
-                    "SELECT transfer_syntax_uid, CAST(round(slice_thickness * 100) AS INTEGER),
-                            CAST(round(CAST(pixel_spacing AS REAL) * 1000) AS INTEGER),
-                            rows || 'x' || columns, count(*)
-                     FROM instances GROUP BY 1, 2, 3, 4",
-                )?;
-                let mut rows = stmt.query([])?;
-                while let Some(r) = rows.next()? {
-                    let n: i64 = r.get(4)?;
-                    let ts: Option<String> = r.get(0)?;
-                    *syntax.entry(ts.unwrap_or_default()).or_default() += n;
-                    if let Some(t) = r.get::<_, Option<i64>>(1)? {
-                        *thickness.entry(t).or_default() += n;
-                    }
-                    if let Some(p) = r.get::<_, Option<i64>>(2)? {
-                        *spacing.entry(p).or_default() += n;
-                    }
-                    if let Some(m) = r.get::<_, Option<String>>(3)? {
-                        *matrix.entry(m).or_default() += n;
-                    }
+            let mut stmt = c.prepare(
+                "SELECT transfer_syntax_uid, CAST(round(slice_thickness * 100) AS INTEGER),
+                        CAST(round(CAST(pixel_spacing AS REAL) * 1000) AS INTEGER),
+                        rows || 'x' || columns, count(*)
+                 FROM instances GROUP BY 1, 2, 3, 4",
+            )?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                let n: i64 = r.get(4)?;
+                let ts: Option<String> = r.get(0)?;
+                *syntax.entry(ts.unwrap_or_default()).or_default() += n;
+                if let Some(t) = r.get::<_, Option<i64>>(1)? {
+                    *thickness.entry(t).or_default() += n;
+                }
+                if let Some(p) = r.get::<_, Option<i64>>(2)? {
+                    *spacing.entry(p).or_default() += n;
+                }
+                if let Some(m) = r.get::<_, Option<String>>(3)? {
+                    *matrix.entry(m).or_default() += n;
                 }
             }
             let top = |m: HashMap<String, i64>, k: usize| {
@@ -827,32 +883,16 @@ impl Catalogue {
                     .collect::<Vec<_>>()
             };
             Ok(Overview {
-                files: one("SELECT count(*) FROM files WHERE removed_at IS NULL")?,
-                patients: one("SELECT count(*) FROM patients")?,
-                studies: one("SELECT count(*) FROM studies")?,
-                series: one("SELECT count(*) FROM series")?,
-                instances: one("SELECT count(*) FROM instances")?,
-                volumes: one(
-                    "SELECT count(*) FROM volumes v CROSS JOIN files f ON f.id = v.file_id WHERE f.removed_at IS NULL",
+                bytes: c.query_row(
+                    "SELECT coalesce(sum(size), 0) FROM files WHERE removed_at IS NULL",
+                    [],
+                    |r| r.get(0),
                 )?,
-                bytes: one("SELECT coalesce(sum(size), 0) FROM files WHERE removed_at IS NULL")?,
-                by_kind: grouped(
-                    "SELECT kind, count(*) FROM files WHERE removed_at IS NULL GROUP BY kind ORDER BY 2 DESC",
-                )?,
-                by_status: grouped(
-                    "SELECT status, count(*) FROM files WHERE removed_at IS NULL GROUP BY status ORDER BY 2 DESC",
-                )?,
-                by_modality: top(modality, 12),
-                by_manufacturer: top(maker, 12),
                 by_syntax: top(syntax, 12),
-                by_description: top(desc, 15),
                 slice_thickness: ordered(thickness, 100.0),
                 pixel_spacing: ordered(spacing, 1000.0),
                 matrix: top(matrix, 20),
-                study_years: grouped(
-                    "SELECT substr(study_date, 1, 4), count(*) FROM studies WHERE length(study_date) >= 4
-                     GROUP BY 1 ORDER BY 1 LIMIT 60",
-                )?,
+                ..Default::default()
             })
         })
     }
@@ -881,6 +921,8 @@ pub struct Overview {
     pub pixel_spacing: Vec<(String, i64)>,
     pub matrix: Vec<(String, i64)>,
     pub study_years: Vec<(String, i64)>,
+    /// The instance-level lists (syntax, thickness, spacing, matrix, bytes) are still coming.
+    pub instances_pending: bool,
 }
 
 /// `s.id IN rarray(?1)` with the array, or `1` when every series matches.

@@ -605,7 +605,11 @@ fn draw_overview(app: &mut App, f: &mut Frame, area: Rect) {
         Line::from(vec![
             Span::styled(format!("{} files", o.files), t.accent),
             Span::styled(
-                format!(" ({})  ", crate::catalogue::browse::human_size(o.bytes)),
+                if o.bytes < 0 {
+                    "  ".to_string()
+                } else {
+                    format!(" ({})  ", crate::catalogue::browse::human_size(o.bytes))
+                },
                 t.dim,
             ),
             Span::raw(kinds.join(" · ")),
@@ -631,6 +635,13 @@ fn draw_overview(app: &mut App, f: &mut Frame, area: Rect) {
         ])
         .areas::<4>(a)
     };
+    let pending = |title: &str| {
+        if o.instances_pending {
+            format!("{title} …")
+        } else {
+            title.to_string()
+        }
+    };
     let [a, b, c, d] = cols(top);
     list_panel(app, f, a, "Modality", &o.by_modality);
     list_panel(app, f, b, "Manufacturer / model", &o.by_manufacturer);
@@ -639,12 +650,18 @@ fn draw_overview(app: &mut App, f: &mut Frame, area: Rect) {
         .iter()
         .map(|(uid, n)| (crate::formats::dicom::syntax_label(uid).to_string(), *n))
         .collect();
-    list_panel(app, f, c, "Transfer syntax", &syntaxes);
+    list_panel(app, f, c, &pending("Transfer syntax"), &syntaxes);
     list_panel(app, f, d, "Series descriptions", &o.by_description);
     let [a, b, c, d] = cols(bottom);
-    histogram(app, f, a, "Slice thickness (mm)", &o.slice_thickness);
-    histogram(app, f, b, "Pixel spacing (mm)", &o.pixel_spacing);
-    list_panel(app, f, c, "Matrix", &o.matrix);
+    histogram(
+        app,
+        f,
+        a,
+        &pending("Slice thickness (mm)"),
+        &o.slice_thickness,
+    );
+    histogram(app, f, b, &pending("Pixel spacing (mm)"), &o.pixel_spacing);
+    list_panel(app, f, c, &pending("Matrix"), &o.matrix);
     histogram(app, f, d, "Study year", &o.study_years);
 }
 
