@@ -549,7 +549,12 @@ fn histogram(app: &App, f: &mut Frame, area: Rect, title: &str, data: &[(String,
     let inner = b.inner(area);
     f.render_widget(b, area);
     if data.is_empty() {
-        f.render_widget(Paragraph::new("(no data)").style(t.dim), inner);
+        let msg = if title.ends_with('…') {
+            "computing …"
+        } else {
+            "(no data)"
+        };
+        f.render_widget(Paragraph::new(msg).style(t.dim), inner);
         return;
     }
     let data = rebin(data, inner.height as usize);
