@@ -158,6 +158,9 @@ impl Node {
             }
             row += child.inner_len();
         }
+        if rest.is_empty() {
+            return Some(row); // the child itself need not be loaded
+        }
         let child = c.get(first)?;
         Some(row + child.row_of(rest)?)
     }
