@@ -85,6 +85,7 @@ pub struct SeriesInstance {
     pub image_orientation: Option<String>,
     pub frame_of_reference: Option<String>,
     pub modality: Option<String>,
+    pub sop_instance_uid: Option<String>,
 }
 
 /// A file that may have a byte-identical or pixel-identical twin.
@@ -325,7 +326,8 @@ impl Catalogue {
             let mut stmt = c.prepare_cached(
                 "SELECT i.file_id, f.path, coalesce(i.study_uid, ''), i.sop_class_uid, i.instance_number,
                         i.rows, i.columns, i.number_of_frames, i.pixel_spacing, i.image_position,
-                        i.image_orientation, i.frame_of_reference, h.elements ->> '$.\"00080060\"[1]'
+                        i.image_orientation, i.frame_of_reference, h.elements ->> '$.\"00080060\"[1]',
+                        i.sop_instance_uid
                  FROM instances i JOIN files f ON f.id = i.file_id
                  LEFT JOIN headers h ON h.file_id = i.file_id
                  WHERE i.series_uid = ?1 AND f.status != 'removed'
@@ -346,6 +348,7 @@ impl Catalogue {
                     image_orientation: r.get(10)?,
                     frame_of_reference: r.get(11)?,
                     modality: r.get(12)?,
+                    sop_instance_uid: r.get(13)?,
                 })
             })?;
             rows.collect()
@@ -513,8 +516,9 @@ impl Catalogue {
                         coalesce(h.elements ->> '$.\"00180010\"[1]', '') != '' OR h.elements -> '$.\"00180012\"[1]' IS NOT NULL,
                         f.path
                  FROM series se JOIN studies st ON st.id = se.study_ref
-                 JOIN instances i ON i.file_id = (SELECT min(i2.file_id) FROM instances i2 JOIN files f2 ON f2.id = i2.file_id
-                                                  WHERE i2.series_ref = se.id AND f2.status != 'removed')
+                 JOIN instances i ON i.file_id = (SELECT i2.file_id FROM instances i2 JOIN files f2 ON f2.id = i2.file_id
+                                                  WHERE i2.series_ref = se.id AND f2.status != 'removed'
+                                                  ORDER BY i2.instance_number, f2.path LIMIT 1)
                  JOIN files f ON f.id = i.file_id
                  LEFT JOIN headers h ON h.file_id = i.file_id
                  ORDER BY se.series_uid",

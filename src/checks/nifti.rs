@@ -7,9 +7,7 @@ use crate::formats::nifti::{VolumeFormat, VolumeHeader};
 /// `data_size` the voxel file's size when it exists (the same file for `.nii`).
 pub fn check(h: &VolumeHeader, file_size: u64, data_size: Option<u64>, out: &mut Vec<FileFinding>) {
     let nifti = h.format != VolumeFormat::Analyze75;
-    for w in &h.warnings {
-        out.push(FileFinding::new("nifti.header_warning", w.clone()));
-    }
+    let before = out.len();
     if !(1..=7).contains(&h.dim[0]) {
         out.push(FileFinding::new(
             "nifti.dims",
@@ -134,6 +132,13 @@ pub fn check(h: &VolumeHeader, file_size: u64, data_size: Option<u64>, out: &mut
                     format!("the header implies {need} bytes of voxels but the .img has {size}"),
                 ));
             }
+        }
+    }
+    // The header reader's own warnings restate most of the rules above; they are reported
+    // only when no specific rule fired, so one defect is one finding.
+    if out.len() == before {
+        for w in &h.warnings {
+            out.push(FileFinding::new("nifti.header_warning", w.clone()));
         }
     }
 }

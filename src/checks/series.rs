@@ -61,7 +61,14 @@ fn fmt_mm(x: f64) -> String {
 
 /// Checks one series (all its live instances).
 pub fn check_series(cat: &Catalogue, series_uid: &str) -> Result<Vec<Finding>, CatalogueError> {
-    let instances = cat.series_instances(series_uid)?;
+    let mut instances = cat.series_instances(series_uid)?;
+    // Several files with one SOP Instance UID are one instance here (copies and UID conflicts
+    // are the duplicate pass's findings, not gaps or duplicate slices).
+    let mut seen_uids = std::collections::HashSet::new();
+    instances.retain(|i| match &i.sop_instance_uid {
+        Some(u) => seen_uids.insert(u.clone()),
+        None => true,
+    });
     let mut out = Vec::new();
     if instances.is_empty() {
         return Ok(out);
