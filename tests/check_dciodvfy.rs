@@ -164,9 +164,11 @@ fn type1_type2_findings_agree_with_dciodvfy() {
     // checks truncated files, which dicura reports as truncated instead).
     let tc = pick(&theirs, &["1C", "2C"]);
     let oc = pick(&ours, &["1C", "2C"]);
-    for x in oc.difference(&tc) {
-        panic!("dicura reports conditional {x:?} and dciodvfy does not");
-    }
+    let extra: Vec<_> = oc.difference(&tc).collect();
+    assert!(
+        extra.is_empty(),
+        "dicura reports conditional {extra:?} and dciodvfy does not"
+    );
     eprintln!(
         "Type 1C/2C: dciodvfy {}, dicura {}, both {}",
         tc.len(),

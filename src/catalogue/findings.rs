@@ -43,14 +43,6 @@ pub struct FindingFilter {
     pub include_acknowledged: bool,
 }
 
-/// Where a page ends: pass it back to get the next page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct PageCursor {
-    pub rank: i64,
-    pub id: i64,
-    pub code_pos: i64,
-}
-
 /// Counts per (severity, rule), for a grouped overview.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct FindingGroup {
@@ -404,15 +396,20 @@ impl Catalogue {
         })
     }
 
-    /// Files that share their size (or their pixel/voxel data length) with another file, with
-    /// whether their stored hashes are current: only these are ever hashed.
+    /// Files that may have a twin, with whether their stored hashes are current: only these are
+    /// ever hashed. A DICOM file can only be byte-identical to a file of the same size *and* SOP
+    /// Instance UID (the UID is in its bytes), and a re-exported copy has the same pixel data
+    /// length and position; other files need the same size, or the same voxel data length.
     pub fn hash_candidates(&self) -> Result<Vec<HashCandidate>> {
         self.sql(|c| {
             let mut stmt = c.prepare(
                 "WITH live AS (SELECT * FROM files WHERE status != 'removed' AND kind IN ('dicom', 'nifti', 'analyze')),
-                 same_size AS (SELECT size FROM live GROUP BY size HAVING count(*) > 1),
-                 same_pixels AS (SELECT i.pixel_length AS n FROM instances i JOIN live l ON l.id = i.file_id
-                                 WHERE i.pixel_length IS NOT NULL GROUP BY i.pixel_length HAVING count(*) > 1),
+                 same_size AS (SELECT size FROM live WHERE kind != 'dicom' GROUP BY size HAVING count(*) > 1),
+                 same_uid_size AS (SELECT i.sop_instance_uid AS u, l.size AS s FROM instances i JOIN live l ON l.id = i.file_id
+                                   WHERE i.sop_instance_uid IS NOT NULL GROUP BY 1, 2 HAVING count(*) > 1),
+                 same_pixels AS (SELECT coalesce(i.pixel_length, l.size - i.pixel_offset) AS n, coalesce(i.image_position, '') AS p
+                                 FROM instances i JOIN live l ON l.id = i.file_id
+                                 WHERE i.pixel_offset IS NOT NULL GROUP BY 1, 2 HAVING count(*) > 1),
                  same_voxels AS (SELECT v.expected_bytes AS n FROM volumes v JOIN live l ON l.id = v.file_id
                                  WHERE v.expected_bytes IS NOT NULL AND v.data_present GROUP BY v.expected_bytes HAVING count(*) > 1)
                  SELECT l.id, l.path, l.kind, l.scanned_at, l.size, i.pixel_offset, i.pixel_length,
@@ -423,8 +420,9 @@ impl Catalogue {
                  LEFT JOIN instances i ON i.file_id = l.id
                  LEFT JOIN volumes v ON v.file_id = l.id
                  LEFT JOIN file_hashes h ON h.file_id = l.id
-                 WHERE l.size IN (SELECT size FROM same_size)
-                    OR i.pixel_length IN (SELECT n FROM same_pixels)
+                 WHERE (l.kind != 'dicom' AND l.size IN (SELECT size FROM same_size))
+                    OR (i.sop_instance_uid, l.size) IN (SELECT u, s FROM same_uid_size)
+                    OR (coalesce(i.pixel_length, l.size - i.pixel_offset), coalesce(i.image_position, '')) IN (SELECT n, p FROM same_pixels)
                     OR v.expected_bytes IN (SELECT n FROM same_voxels)
                  ORDER BY l.id",
             )?;
@@ -469,24 +467,20 @@ impl Catalogue {
         })
     }
 
-    /// Files whose content or pixel hash is shared, or whose SOP Instance UID is shared, with
-    /// what the duplicate pass reports about them.
+    /// Live imaging files with their current hashes and SOP Instance UID, for the duplicate
+    /// pass to group.
     pub fn duplicate_infos(&self) -> Result<Vec<DuplicateInfo>> {
         self.sql(|c| {
+            // Every live imaging file with current hashes or a SOP Instance UID; grouping is
+            // done by the caller (one sequential read is cheaper than GROUP BY subqueries).
             let mut stmt = c.prepare(
-                "WITH live AS (SELECT f.id, f.path, f.kind, f.scanned_at, f.status FROM files f WHERE f.status != 'removed'),
-                 hashes AS (SELECT h.* FROM file_hashes h JOIN live l ON l.id = h.file_id AND h.scanned_at = l.scanned_at),
-                 shared_content AS (SELECT content_hash FROM hashes WHERE content_hash IS NOT NULL GROUP BY content_hash HAVING count(*) > 1),
-                 shared_pixels AS (SELECT pixel_hash FROM hashes WHERE pixel_hash IS NOT NULL GROUP BY pixel_hash HAVING count(*) > 1),
-                 shared_uid AS (SELECT i.sop_instance_uid FROM instances i JOIN live l ON l.id = i.file_id
-                                WHERE i.sop_instance_uid IS NOT NULL AND l.status = 'ok' GROUP BY i.sop_instance_uid HAVING count(*) > 1)
-                 SELECT l.id, l.path, l.kind, i.sop_instance_uid, i.series_uid, i.study_uid,
-                        h.content_hash, h.pixel_hash, coalesce(h.pixel_constant, 0), i.image_position, l.status
-                 FROM live l LEFT JOIN instances i ON i.file_id = l.id LEFT JOIN hashes h ON h.file_id = l.id
-                 WHERE h.content_hash IN (SELECT content_hash FROM shared_content)
-                    OR h.pixel_hash IN (SELECT pixel_hash FROM shared_pixels)
-                    OR i.sop_instance_uid IN (SELECT sop_instance_uid FROM shared_uid)
-                 ORDER BY l.path",
+                "SELECT f.id, f.path, f.kind, i.sop_instance_uid, i.series_uid, i.study_uid,
+                        h.content_hash, h.pixel_hash, coalesce(h.pixel_constant, 0), i.image_position, f.status
+                 FROM files f LEFT JOIN instances i ON i.file_id = f.id
+                 LEFT JOIN file_hashes h ON h.file_id = f.id AND h.scanned_at = f.scanned_at
+                 WHERE f.status != 'removed' AND f.kind IN ('dicom', 'nifti', 'analyze')
+                   AND (h.file_id IS NOT NULL OR i.sop_instance_uid IS NOT NULL)
+                 ORDER BY f.path",
             )?;
             let rows = stmt.query_map([], |r| {
                 Ok(DuplicateInfo {
@@ -639,8 +633,8 @@ impl Catalogue {
     }
 
     /// One page of findings, most severe first, then by rule and id. Pass the last row's
-    /// [`PageCursor`] (from [`FindingRow`]s via [`Catalogue::cursor_of`]) to get the next page;
-    /// each page is an indexed range scan, however many findings there are.
+    /// `(rank, code, id)` ([`FindingRow::cursor`]) as `after` to get the next page; each page is
+    /// an indexed range scan however many findings there are.
     pub fn findings_page(
         &self,
         filter: &FindingFilter,
@@ -734,6 +728,16 @@ impl Catalogue {
                 |r| r.get(0),
             )
         })
+    }
+}
+
+impl FindingRow {
+    /// Where this row sits in the listing order, for [`Catalogue::findings_page`]'s `after`.
+    pub fn cursor(&self) -> (i64, &str, i64) {
+        let rank = Severity::parse(&self.severity)
+            .map(Severity::rank)
+            .unwrap_or(0);
+        (rank, self.code.as_str(), self.id)
     }
 }
 

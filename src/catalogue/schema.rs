@@ -246,6 +246,10 @@ CREATE TABLE check_pending (
     PRIMARY KEY (kind, uid)
 ) WITHOUT ROWID;
 
+-- The cross-file passes look instances up by series and study UID.
+CREATE INDEX instances_series_uid ON instances(series_uid);
+CREATE INDEX instances_study_uid ON instances(study_uid);
+
 -- Content hashes (xxh3-128, hex) for duplicate detection, valid while files.scanned_at matches.
 CREATE TABLE file_hashes (
     file_id         INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,

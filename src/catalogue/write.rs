@@ -281,6 +281,8 @@ fn write_files(
     if !files.is_empty() {
         super::findings::mark_pending(tx, "dataset", "")?;
     }
+    // Series and studies marked due in this batch (a batch holds few of them).
+    let mut marked: std::collections::HashSet<(&str, &str)> = std::collections::HashSet::new();
     for f in files {
         let root_id = root_ids.get(f.root).copied();
         let id: i64 = tx
@@ -329,8 +331,12 @@ fn write_files(
             Payload::None => (None, None),
             Payload::Dicom(row) => {
                 write_instance(tx, id, row, caches)?;
-                super::findings::mark_pending(tx, "series", &row.series_uid)?;
-                super::findings::mark_pending(tx, "study", &row.study_uid)?;
+                if marked.insert(("series", row.series_uid.as_str())) {
+                    super::findings::mark_pending(tx, "series", &row.series_uid)?;
+                }
+                if marked.insert(("study", row.study_uid.as_str())) {
+                    super::findings::mark_pending(tx, "study", &row.study_uid)?;
+                }
                 (Some(row.series_uid.as_str()), Some(row.study_uid.as_str()))
             }
             Payload::Volume(v) => {

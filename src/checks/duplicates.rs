@@ -3,8 +3,9 @@
 //! re-exported copy), NIfTI/Analyze volumes with identical voxel data. (UID collisions of studies
 //! and series are found by the study and series passes.)
 //!
-//! Only files whose size, or pixel/voxel data length, equals another file's are ever read, and
-//! a file is hashed once per content: hashes are stored with the scan time of the content they
+//! Only files that can have a twin are ever read (same size and SOP Instance UID; same pixel
+//! data length and position; same size or voxel data length for volumes), and a file is hashed
+//! once per content: hashes are stored with the scan time of the content they
 //! describe. Every member of a duplicate set carries the set's `group` id, so a curator sees each
 //! set once.
 
@@ -62,19 +63,26 @@ impl Region {
     }
 }
 
+thread_local! {
+    /// One read buffer per hashing thread (not one allocation per file).
+    static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 128 * 1024]);
+}
+
 fn stream(mut r: impl Read, mut on_chunk: impl FnMut(u64, &[u8])) -> std::io::Result<()> {
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut pos = 0u64;
-    loop {
-        let n = match r.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        on_chunk(pos, &buf[..n]);
-        pos += n as u64;
-    }
+    BUF.with(|b| {
+        let mut buf = b.borrow_mut();
+        let mut pos = 0u64;
+        loop {
+            let n = match r.read(&mut buf[..]) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            on_chunk(pos, &buf[..n]);
+            pos += n as u64;
+        }
+    })
 }
 
 /// Hashes one candidate; `None` if it cannot be read (it changed or vanished since the scan).
@@ -97,7 +105,7 @@ fn hash_one(c: &HashCandidate) -> Option<FileHashes> {
         }
         _ => None,
     };
-    stream(std::io::BufReader::new(file), |pos, chunk| {
+    stream(file, |pos, chunk| {
         content.update(chunk);
         if let Some(r) = region.as_mut() {
             r.feed(pos, chunk);
@@ -155,7 +163,8 @@ pub fn check(cat: &Catalogue) -> Result<(Vec<Finding>, usize), CatalogueError> {
         .collect();
     cat.store_hashes(&hashed)?;
     let infos = cat.duplicate_infos()?;
-    Ok((group(&infos), hashed.len()))
+    let g = group(&infos);
+    Ok((g, hashed.len()))
 }
 
 fn member(code: &'static str, i: &DuplicateInfo, group: &str, message: String) -> Finding {
@@ -241,7 +250,7 @@ pub fn group(infos: &[DuplicateInfo]) -> Vec<Finding> {
             out.push(f);
         }
     }
-    for ((hash, _, _), set) in &by_pixels {
+    for ((hash, _, position), set) in &by_pixels {
         if set.len() < 2 {
             continue;
         }
@@ -249,7 +258,10 @@ pub fn group(infos: &[DuplicateInfo]) -> Vec<Finding> {
         if first.is_some() && set.iter().all(|i| &i.content_hash == first) {
             continue; // byte-identical, reported above
         }
-        let g = format!("pixels:{}", &hash[..16.min(hash.len())]);
+        let g = format!(
+            "pixels:{}",
+            super::series::short_hash(&format!("{hash} {position}"))
+        );
         let dicom = set.iter().all(|i| i.kind == "dicom");
         if dicom {
             let mut uids: Vec<&str> = set

@@ -61,6 +61,8 @@ struct Iod {
 
 struct Tables {
     iods: Vec<Iod>,
+    /// Per IOD: how many of its modules have each top-level tag.
+    owners: Vec<HashMap<u32, usize>>,
     modules: Vec<Module>,
     by_uid: HashMap<String, usize>,
 }
@@ -163,8 +165,21 @@ fn parse_table(text: &str) -> Tables {
             .filter_map(|(k, u)| index.get(k.as_str()).map(|i| (*i, u)))
             .collect();
     }
+    let owners = iods
+        .iter()
+        .map(|iod| {
+            let mut owners: HashMap<u32, usize> = HashMap::new();
+            for (m, _) in &iod.modules {
+                for a in &modules[*m].attrs {
+                    *owners.entry(a.tag).or_default() += 1;
+                }
+            }
+            owners
+        })
+        .collect();
     Tables {
         iods,
+        owners,
         modules,
         by_uid,
     }
@@ -316,11 +331,31 @@ struct Miss {
 }
 
 #[allow(clippy::too_many_arguments)]
+/// `(0008,1115)[1]/(0008,1150)` for an attribute inside items; `None` at the top level.
+fn path_string(path: &[(u32, usize)], tag: u32) -> Option<String> {
+    if path.is_empty() {
+        return None;
+    }
+    let mut s = String::new();
+    for (t, i) in path {
+        s.push_str(&format!("{}[{}]/", tag_string(*t), i + 1));
+    }
+    s.push_str(&tag_string(tag));
+    Some(s)
+}
+
+/// "in item 1 of SourceImageSequence (0008,2112)" for the innermost item.
+fn place_string(path: &[(u32, usize)]) -> String {
+    match path.last() {
+        Some((t, i)) => format!("in item {} of {}", i + 1, name_of(*t)),
+        None => String::new(),
+    }
+}
+
 fn walk(
     attrs: &[Attr],
     elems: &[Element],
-    path: &str,
-    place: &str,
+    path: &mut Vec<(u32, usize)>,
     module: usize,
     top: bool,
     ctx: &Ctx<'_>,
@@ -332,11 +367,6 @@ fn walk(
             Ty::T1 | Ty::T2 => true,
             Ty::T1C | Ty::T2C if top => condition(a.tag, ctx).unwrap_or(false),
             _ => false,
-        };
-        let full_path = if path.is_empty() {
-            None
-        } else {
-            Some(format!("{path}{}", tag_string(a.tag)))
         };
         if required {
             let (code_missing, code_empty, label, weight) = match a.ty {
@@ -359,10 +389,10 @@ fn walk(
                 None => out.push(Miss {
                     code: code_missing,
                     tag: a.tag,
-                    path: full_path.clone(),
+                    path: path_string(path, a.tag),
                     module,
                     weight: weight * 2,
-                    place: place.to_string(),
+                    place: place_string(path),
                     type_label: label,
                     empty: false,
                 }),
@@ -371,10 +401,10 @@ fn walk(
                         out.push(Miss {
                             code,
                             tag: a.tag,
-                            path: full_path.clone(),
+                            path: path_string(path, a.tag),
                             module,
                             weight: weight * 2 - 1,
-                            place: place.to_string(),
+                            place: place_string(path),
                             type_label: label,
                             empty: true,
                         });
@@ -394,9 +424,9 @@ fn walk(
         }) = e
         {
             for (i, item) in items.iter().enumerate() {
-                let p = format!("{path}{}[{}]/", tag_string(a.tag), i + 1);
-                let pl = format!("in item {} of {}", i + 1, name_of(a.tag));
-                walk(&a.items, item, &p, &pl, module, false, ctx, out);
+                path.push((a.tag, i));
+                walk(&a.items, item, path, module, false, ctx, out);
+                path.pop();
             }
         }
     }
@@ -433,12 +463,7 @@ pub fn check(h: &DicomHeader, out: &mut Vec<FileFinding>) {
         has_functional_groups,
     };
     // Top-level tags of each module, to tell whether an optional module is present.
-    let mut owners: HashMap<u32, usize> = HashMap::new();
-    for (m, _) in &iod.modules {
-        for a in &t.modules[*m].attrs {
-            *owners.entry(a.tag).or_default() += 1;
-        }
-    }
+    let owners = &t.owners[iod_index];
     // C.8.6.1: the SC Equipment module's Modality (Type 3) overrides General Series' Type 1.
     let sc_equipment = iod
         .modules
@@ -468,8 +493,7 @@ pub fn check(h: &DicomHeader, out: &mut Vec<FileFinding>) {
                 walk(
                     std::slice::from_ref(a),
                     &h.elements,
-                    "",
-                    "",
+                    &mut Vec::new(),
                     *m,
                     true,
                     &ctx,
@@ -480,8 +504,7 @@ pub fn check(h: &DicomHeader, out: &mut Vec<FileFinding>) {
             walk(
                 &module.attrs,
                 &h.elements,
-                "",
-                "",
+                &mut Vec::new(),
                 *m,
                 true,
                 &ctx,

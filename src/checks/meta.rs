@@ -9,7 +9,7 @@ use crate::formats::dicom::{tags, DicomHeader};
 /// The `(GGGG,EEEE)` a parser message names, if any.
 fn tag_in(message: &str) -> Option<u32> {
     let start = message.find('(')?;
-    let s = message.get(start + 1..start + 10)?;
+    let s = message.get(start + 1..start + 11)?;
     if s.as_bytes().get(4) != Some(&b',') || !s.ends_with(')') {
         return None;
     }

@@ -95,6 +95,21 @@ fn dict() -> &'static Dict {
     })
 }
 
+thread_local! {
+    /// Dictionary VR and whether the tag is in the dictionary, per tag (the dictionary lookups
+    /// allocate; a scan meets the same few hundred tags millions of times).
+    static DICT_CACHE: std::cell::RefCell<HashMap<u32, (crate::formats::dicom::Vr, bool)>> =
+        std::cell::RefCell::new(HashMap::new());
+}
+
+fn dict_info(tag: u32) -> (crate::formats::dicom::Vr, bool) {
+    DICT_CACHE.with(|c| {
+        *c.borrow_mut()
+            .entry(tag)
+            .or_insert_with(|| (dictionary_vr(tag), keyword(tag).is_some()))
+    })
+}
+
 fn name_of(tag: u32) -> String {
     match keyword(tag) {
         Some(k) => format!("{k} {}", tag_string(tag)),
@@ -413,7 +428,7 @@ impl Walker<'_> {
         if private || tag & 0xFFFF == 0 {
             return;
         }
-        let dict_vr = dictionary_vr(tag);
+        let (dict_vr, known) = dict_info(tag);
         let entry = dict().entries.get(&tag).copied();
         if top && entry.is_some_and(|(_, retired)| retired) {
             self.push(
@@ -433,7 +448,6 @@ impl Walker<'_> {
                 step: 1,
             });
             let n = e.vm();
-            let known = keyword(tag).is_some();
             let measurable = !matches!(e.value, Value::Bulk | Value::Empty | Value::Bytes(_));
             if known && measurable && n > 0 && !vm.allows(n) {
                 self.push(

@@ -60,7 +60,7 @@ pub fn run(
         include_acknowledged: true,
         ..Default::default()
     };
-    let mut after: Option<(i64, String, i64)> = None;
+    let mut after: Option<(i64, String, i64)> = None; // owned copy of the last row's cursor
     if format == CheckFormat::Csv {
         writeln!(
             out,
