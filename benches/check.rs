@@ -69,6 +69,7 @@ fn run(dir: &Path, mode: ScanChecks) -> (f64, f64, usize) {
         follow_links: false,
         progress: false,
         limits: Limits::default(),
+        counters: None,
     };
     let t = Instant::now();
     let (summary, cat) = scan_with_checks(cat, &opts, mode).expect("scan");

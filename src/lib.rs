@@ -1,11 +1,14 @@
 //! dicura: a curation console for radiology imaging datasets.
 //!
 //! Data flows one way: [`formats`] (headers into plain structs) → [`scan`] (parallel walk and
-//! parse) → [`catalogue`] (the only owner of SQLite) → analyses and views ([`cli`]).
+//! parse) → [`catalogue`] (the only owner of SQLite) → analyses and views ([`tui`], [`cli`]).
 
 pub mod catalogue;
 pub mod checks;
 pub mod cli;
+pub mod filter;
 pub mod formats;
+pub mod phi;
 pub mod scan;
 pub mod synth;
+pub mod tui;

@@ -4,6 +4,7 @@
 //! The catalogue holds PHI, so its files are created owner-only (0600) in an owner-only
 //! directory; SQLite gives the `-wal` and `-shm` files the database file's mode.
 
+pub mod browse;
 pub mod findings;
 mod rows;
 mod schema;

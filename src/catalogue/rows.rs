@@ -120,6 +120,8 @@ pub struct InstanceRow {
     pub pixel_offset: Option<i64>,
     pub pixel_length: Option<i64>,
     pub encapsulated: Option<bool>,
+    pub fragments: Option<i64>,
+    pub offset_table: Option<i64>,
     pub trailing_bytes: i64,
     /// JSON array of the parse problems.
     pub problems: String,
@@ -197,6 +199,16 @@ impl InstanceRow {
                 .and_then(|p| p.length)
                 .map(|l| l as i64),
             encapsulated: h.pixel_data.as_ref().map(|p| p.encapsulated),
+            fragments: h
+                .pixel_data
+                .as_ref()
+                .and_then(|p| p.fragments)
+                .map(i64::from),
+            offset_table: h
+                .pixel_data
+                .as_ref()
+                .and_then(|p| p.offset_table)
+                .map(i64::from),
             trailing_bytes: h.trailing_bytes as i64,
             problems,
             header_json: dicom::to_compact_json(h.all_top_level()),

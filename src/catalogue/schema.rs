@@ -33,6 +33,7 @@ CREATE TABLE files (
     size        INTEGER NOT NULL,
     mtime_s     INTEGER NOT NULL,
     mtime_ns    INTEGER NOT NULL,
+    ctime_ns    INTEGER NOT NULL,       -- inode change time (chmod, chown): ns since the epoch
     dev         INTEGER NOT NULL,
     ino         INTEGER NOT NULL,
     kind        TEXT NOT NULL CHECK (kind IN ('dicom', 'nifti', 'analyze', 'volume_data', 'other', 'unreadable')),
@@ -98,6 +99,7 @@ CREATE TABLE series (
     institution         TEXT,
     protocol_name       TEXT,
     frame_of_reference  TEXT,
+    n_instances         INTEGER NOT NULL DEFAULT 0,  -- kept by the triggers below
     UNIQUE (study_ref, series_uid)
 );
 CREATE INDEX series_uid ON series(series_uid);
@@ -139,11 +141,22 @@ CREATE TABLE instances (
     pixel_offset            INTEGER,    -- where Pixel Data's value starts (inflated offset if deflated)
     pixel_length            INTEGER,    -- NULL when undefined (encapsulated)
     encapsulated            INTEGER,
+    fragments               INTEGER,    -- encapsulated: fragments after the Basic Offset Table
+    offset_table            INTEGER,    -- encapsulated: Basic Offset Table length in bytes
     trailing_bytes          INTEGER NOT NULL DEFAULT 0,
     problems                TEXT        -- JSON array of {code, message} found while parsing
 );
 CREATE INDEX instances_series ON instances(series_ref, instance_number);
 CREATE INDEX instances_sop ON instances(sop_instance_uid);
+
+-- Instance counts per series, kept in the same transaction as the rows they count, so the
+-- browser can show counts for any number of patients without counting instances.
+CREATE TRIGGER instances_count_insert AFTER INSERT ON instances BEGIN
+    UPDATE series SET n_instances = n_instances + 1 WHERE id = NEW.series_ref;
+END;
+CREATE TRIGGER instances_count_delete AFTER DELETE ON instances BEGIN
+    UPDATE series SET n_instances = n_instances - 1 WHERE id = OLD.series_ref;
+END;
 
 -- Every element of every DICOM header, as JSONB in a compact form: {"GGGGEEEE": [VR, v1, ...]},
 -- sequences as ["SQ", {item}, ...] (see docs/catalogue.md):

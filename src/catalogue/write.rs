@@ -14,6 +14,7 @@ pub struct KnownFile {
     pub size: u64,
     pub mtime_s: i64,
     pub mtime_ns: i64,
+    pub ctime_ns: i64,
     pub dev: u64,
     pub ino: u64,
     pub kind: FileKind,
@@ -38,6 +39,8 @@ pub struct ScannedFile {
     pub size: u64,
     pub mtime_s: i64,
     pub mtime_ns: i64,
+    /// Inode change time in ns: a chmod that makes a file readable changes it.
+    pub ctime_ns: i64,
     pub dev: u64,
     pub ino: u64,
     pub kind: FileKind,
@@ -79,7 +82,7 @@ impl Catalogue {
         let hi = format!("{}0", root.trim_end_matches('/'));
         self.sql(|c| {
             let mut stmt = c.prepare(
-                "SELECT id, path, size, mtime_s, mtime_ns, dev, ino, kind, status, removed_at
+                "SELECT id, path, size, mtime_s, mtime_ns, dev, ino, kind, status, removed_at, ctime_ns
                  FROM files WHERE path = ?1 OR (path >= ?2 AND path < ?3)",
             )?;
             let rows = stmt.query_map(params![root.as_ref(), lo, hi], |r| {
@@ -91,6 +94,7 @@ impl Catalogue {
                         size: r.get::<_, i64>(2)? as u64,
                         mtime_s: r.get(3)?,
                         mtime_ns: r.get(4)?,
+                        ctime_ns: r.get(10)?,
                         dev: r.get::<_, i64>(5)? as u64,
                         ino: r.get::<_, i64>(6)? as u64,
                         kind: FileKind::parse(&kind).unwrap_or(FileKind::Other),
@@ -288,11 +292,11 @@ fn write_files(
         let id: i64 = tx
             .prepare_cached(
                 "INSERT INTO files(path, path_raw, root_id, size, mtime_s, mtime_ns, dev, ino, kind,
-                                   status, error, ext, first_seen, scanned_at, scan_id, removed_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, NULL)
+                                   status, error, ext, first_seen, scanned_at, scan_id, removed_at, ctime_ns)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, NULL, ?15)
                  ON CONFLICT(path) DO UPDATE SET
                     path_raw = excluded.path_raw, root_id = excluded.root_id, size = excluded.size,
-                    mtime_s = excluded.mtime_s, mtime_ns = excluded.mtime_ns, dev = excluded.dev,
+                    mtime_s = excluded.mtime_s, mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns, dev = excluded.dev,
                     ino = excluded.ino, kind = excluded.kind, status = excluded.status,
                     error = excluded.error, ext = excluded.ext, scanned_at = excluded.scanned_at,
                     scan_id = excluded.scan_id, removed_at = NULL
@@ -313,7 +317,8 @@ fn write_files(
                     f.error,
                     f.ext,
                     t,
-                    scan_id
+                    scan_id,
+                    f.ctime_ns
                 ],
                 |r| r.get(0),
             )?;
@@ -455,9 +460,10 @@ fn write_instance(
             rows, columns, number_of_frames, samples_per_pixel, bits_allocated, bits_stored, high_bit,
             pixel_representation, photometric, pixel_spacing, slice_thickness, slice_location,
             image_position, image_orientation, frame_of_reference, pixel_offset, pixel_length,
-            encapsulated, trailing_bytes, problems)
+            encapsulated, trailing_bytes, problems, fragments, offset_table)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-                 ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37)",
+                 ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37,
+                 ?38, ?39)",
     )?
     .execute(params![
         file_id,
@@ -497,6 +503,8 @@ fn write_instance(
         r.encapsulated,
         r.trailing_bytes,
         r.problems,
+        r.fragments,
+        r.offset_table,
     ])?;
     tx.prepare_cached("INSERT INTO headers(file_id, groups, elements) VALUES (?1, ?2, jsonb(?3))")?
         .execute(params![file_id, r.groups, r.header_json])?;

@@ -1,7 +1,7 @@
 //! The `--deep` pass reads pixel data (never decoding compressed data; a decoder is another
 //! issue): blank or constant images and tiny dynamic range for native (uncompressed) pixel data,
-//! a fragment per frame for encapsulated pixel data (PS3.5 A.4), and lossy-compressed images in
-//! an otherwise lossless dataset (by transfer syntax, or Lossy Image Compression = 01).
+//! and lossy-compressed images in an otherwise lossless dataset (by transfer syntax, or Lossy
+//! Image Compression = 01).
 //! Incremental: a file is read again only when its content changed.
 
 use super::engine::{file_subject, Finding};
@@ -13,8 +13,6 @@ use std::io::{Read, Seek, SeekFrom};
 
 /// Native pixel data read at most per file (larger images are sampled from their start).
 const MAX_NATIVE: u64 = 256 << 20;
-/// Fragments counted at most per file.
-const MAX_FRAGMENTS: usize = 1 << 20;
 
 /// Transfer syntaxes whose compression is lossy (PS3.5 Table A-1, PS3.6 Annex A).
 pub fn lossy_syntax(ts: &str) -> bool {
@@ -46,35 +44,6 @@ fn finding(src: &PixelSource, code: &'static str, tag: u32, message: String) -> 
     f.study_uid = src.study_uid.clone();
     f.tag = Some(tag);
     f
-}
-
-/// Counts the fragments after the Basic Offset Table item.
-fn count_fragments(src: &PixelSource) -> std::io::Result<usize> {
-    let mut f = std::fs::File::open(&src.path)?;
-    f.seek(SeekFrom::Start(src.pixel_offset.unwrap_or(0).max(0) as u64))?;
-    let mut r = std::io::BufReader::new(f);
-    let mut n = 0usize;
-    let mut first = true;
-    loop {
-        let mut h = [0u8; 8];
-        if r.read_exact(&mut h).is_err() {
-            return Ok(n); // ended without a delimiter: what was there counts
-        }
-        let group = u16::from_le_bytes([h[0], h[1]]);
-        let elem = u16::from_le_bytes([h[2], h[3]]);
-        let len = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
-        if group != 0xFFFE || elem != 0xE000 || len == u32::MAX {
-            return Ok(n); // sequence delimiter or malformed
-        }
-        if !first {
-            n += 1;
-        }
-        first = false;
-        if n >= MAX_FRAGMENTS {
-            return Ok(n);
-        }
-        std::io::copy(&mut (&mut r).take(len as u64), &mut std::io::sink())?;
-    }
 }
 
 /// Min and max of native pixel values (first sample plane interleaved alike), or `None` if the
@@ -137,18 +106,7 @@ fn native_range(src: &PixelSource) -> std::io::Result<Option<(i64, i64)>> {
 fn check_one(src: &PixelSource) -> Vec<Finding> {
     let mut out = Vec::new();
     if src.encapsulated {
-        let frames = src.frames.unwrap_or(1).max(1) as usize;
-        if let Ok(n) = count_fragments(src) {
-            if n < frames {
-                out.push(finding(
-                    src,
-                    "pixel.fragments",
-                    tags::PIXEL_DATA,
-                    format!("encapsulated PixelData (7FE0,0010) has {n} fragment(s) for {frames} frame(s)"),
-                ));
-            }
-        }
-        return out;
+        return out; // compressed: needs a decoder (fragments per frame are a per-file check)
     }
     if let Ok(Some((lo, hi))) = native_range(src) {
         if lo == hi {

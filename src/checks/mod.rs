@@ -159,8 +159,7 @@ fn run_pending(
 /// What `dicura check` asks for beyond the stored findings.
 #[derive(Debug, Clone, Default)]
 pub struct CheckOptions {
-    /// Read pixel data: blank/constant images, tiny dynamic range, lossy among lossless,
-    /// encapsulated fragments per frame.
+    /// Read pixel data: blank/constant images, tiny dynamic range, lossy among lossless.
     pub deep: bool,
     /// The study protocol to check against.
     pub protocol: Option<protocol::Protocol>,

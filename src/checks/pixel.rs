@@ -79,7 +79,23 @@ pub fn check(h: &DicomHeader, out: &mut Vec<FileFinding>) {
         }
     }
     let Some(px) = &h.pixel_data else { return };
-    if px.tag != tags::PIXEL_DATA || px.encapsulated || h.truncated {
+    if px.tag != tags::PIXEL_DATA || h.truncated {
+        return;
+    }
+    if px.encapsulated {
+        // PS3.5 A.4: each frame is in one or more fragments after the Basic Offset Table.
+        let frames = h.int(tags::NUMBER_OF_FRAMES).unwrap_or(1).max(1);
+        if let Some(n) = px.fragments {
+            if i64::from(n) < frames {
+                out.push(
+                    FileFinding::new(
+                        "pixel.fragments",
+                        format!("encapsulated PixelData (7FE0,0010) has {n} fragment(s) for {frames} frame(s)"),
+                    )
+                    .at(tags::PIXEL_DATA, None),
+                );
+            }
+        }
         return;
     }
     let (Some(len), Some(expected)) = (px.length, expected_native_length(h)) else {

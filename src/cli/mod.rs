@@ -16,11 +16,26 @@ use std::io::Write;
 use std::path::PathBuf;
 
 /// dicura: a terminal curation console for radiology imaging datasets.
+///
+/// Without a subcommand, opens the console: `dicura DIR` scans DIR (incrementally, in the
+/// background) and browses it; `dicura FILE.sqlite` browses that catalogue; `dicura` alone
+/// browses the default catalogue.
 #[derive(Debug, Parser)]
-#[command(name = "dicura", version, about, long_about = None)]
+#[command(name = "dicura", version, about, long_about = None, args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+    /// A directory to scan and browse, or a catalogue file to browse
+    #[arg(value_name = "PATH")]
+    pub path: Option<PathBuf>,
+    #[command(flatten)]
+    pub db: DbArg,
+    /// Colour theme: dark, light, high-contrast, or a theme file in the config directory
+    #[arg(long, value_name = "NAME")]
+    pub theme: Option<String>,
+    /// Browse a catalogue without writing to it (no scanning)
+    #[arg(long)]
+    pub read_only: bool,
 }
 
 #[derive(Debug, clap::Args, Clone)]
@@ -36,6 +51,12 @@ impl DbArg {
     }
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ShowFormat {
+    Text,
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Scan directories (DICOM, NIfTI-1/2, Analyze, anything else) into the catalogue.
@@ -44,8 +65,6 @@ pub enum Command {
         /// Directories to scan
         #[arg(required = true, value_name = "DIR")]
         dirs: Vec<PathBuf>,
-        #[command(flatten)]
-        db: DbArg,
         /// Parser threads [default: one per core]
         #[arg(long, short = 'j', value_name = "N", default_value_t = 0)]
         jobs: usize,
@@ -58,8 +77,6 @@ pub enum Command {
     },
     /// Counts: patients, studies, series, instances, volumes, files by kind, instances by modality.
     Stats {
-        #[command(flatten)]
-        db: DbArg,
         /// Print JSON
         #[arg(long)]
         json: bool,
@@ -68,8 +85,6 @@ pub enum Command {
     Query {
         /// The SQL (SELECT ...)
         sql: String,
-        #[command(flatten)]
-        db: DbArg,
         /// Output format
         #[arg(long, value_enum, default_value_t = QueryFormat::Table)]
         format: QueryFormat,
@@ -79,6 +94,14 @@ pub enum Command {
     Check(CheckArgs),
     /// Acknowledge a finding (rule + file/series/study/folder) with a reason; survives rescans.
     Ack(AckArgs),
+    /// The metadata of one file, read from the file: DICOM (every element, including the file
+    /// meta group; JSON in the DICOM JSON model, PS3.18 Annex F) or NIfTI/Analyze (every
+    /// header field).
+    Show {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
+        format: ShowFormat,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -88,8 +111,7 @@ pub struct CheckArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = CheckFormat::Table)]
     format: CheckFormat,
-    /// Also read pixel data: blank/constant images, tiny dynamic range, lossy among lossless,
-    /// encapsulated fragments per frame
+    /// Also read pixel data: blank/constant images, tiny dynamic range, lossy among lossless
     #[arg(long)]
     deep: bool,
     /// Check series and studies against a protocol (TOML; see README)
@@ -167,10 +189,19 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 fn run(cli: Cli) -> anyhow::Result<i32> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    match cli.command {
+    let db = cli.db.clone();
+    let Some(command) = cli.command else {
+        crate::tui::run(crate::tui::TuiOptions {
+            path: cli.path,
+            db: db.path(),
+            theme: cli.theme,
+            read_only: cli.read_only,
+        })?;
+        return Ok(0);
+    };
+    match command {
         Command::Scan {
             dirs,
-            db,
             jobs,
             follow_links,
             json,
@@ -182,6 +213,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 follow_links,
                 progress: true,
                 limits: Limits::default(),
+                counters: None,
             };
             let (summary, _cat) = scan::scan(cat, &opts)?;
             if json {
@@ -192,7 +224,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        Command::Stats { db, json } => {
+        Command::Stats { json } => {
             let cat = Catalogue::open_read_only(&db.path())?;
             let stats = cat.stats()?;
             if json {
@@ -203,7 +235,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        Command::Query { sql, db, format } => {
+        Command::Query { sql, format } => {
             let cat = Catalogue::open_read_only(&db.path())?;
             let (names, rows) = cat.query_json(&sql)?;
             output::query(&mut out, &names, &rows, format)?;
@@ -228,5 +260,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             a.tag.as_deref(),
             &a.reason,
         ),
+        Command::Show { file, format } => {
+            output::show(&mut out, &file, format)?;
+            Ok(0)
+        }
     }
 }

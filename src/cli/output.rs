@@ -1,6 +1,6 @@
 //! Human-readable (and CSV/JSONL) renderings of command results.
 
-use super::QueryFormat;
+use super::{QueryFormat, ShowFormat};
 use crate::catalogue::Stats;
 use crate::scan::ScanSummary;
 use std::io::{self, Write};
@@ -135,6 +135,85 @@ pub fn query(
             writeln!(out, "{}", fmt_row(names).trim_end())?;
             for r in &cells {
                 writeln!(out, "{}", fmt_row(r).trim_end())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `dicura show`: reads the file itself (never the catalogue), so it shows what is on disk.
+pub fn show(out: &mut impl Write, path: &Path, format: ShowFormat) -> anyhow::Result<()> {
+    use crate::formats::{dicom, nifti};
+    let mut head = [0u8; 560];
+    let n = {
+        use std::io::Read;
+        let mut f =
+            std::fs::File::open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let mut n = 0;
+        while n < head.len() {
+            match f.read(&mut head[n..])? {
+                0 => break,
+                k => n += k,
+            }
+        }
+        n
+    };
+    let ext = crate::scan::extension_of(path).unwrap_or_default();
+    let is_volume = nifti::sniff(&head[..n], ext.starts_with("hdr")).is_some()
+        || (n >= 2 && head[0] == 0x1f && head[1] == 0x8b && (ext == "nii.gz" || ext == "hdr.gz"));
+    if is_volume {
+        let h = nifti::read_header(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        match format {
+            ShowFormat::Json => {
+                serde_json::to_writer_pretty(&mut *out, &h)?;
+                writeln!(out)?;
+            }
+            ShowFormat::Text => {
+                let v = serde_json::to_value(&h)?;
+                if let serde_json::Value::Object(map) = v {
+                    for (k, v) in map {
+                        writeln!(out, "{k:<16} {v}")?;
+                    }
+                }
+            }
+        }
+        return Ok(());
+    }
+    let h = dicom::read_header(path, &dicom::Limits::default())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    match format {
+        ShowFormat::Json => {
+            // Pretty-print the DICOM JSON model.
+            let json = dicom::to_dicom_json(h.all_top_level());
+            let v: serde_json::Value = serde_json::from_str(&json)?;
+            serde_json::to_writer_pretty(&mut *out, &v)?;
+            writeln!(out)?;
+        }
+        ShowFormat::Text => {
+            writeln!(
+                out,
+                "# {} — transfer syntax {} ({}), {}{}",
+                path.display(),
+                h.transfer_syntax,
+                match h.syntax_source {
+                    dicom::SyntaxSource::Meta => "from meta",
+                    dicom::SyntaxSource::Inferred => "inferred",
+                },
+                if h.preamble {
+                    "preamble"
+                } else {
+                    "no preamble"
+                },
+                if h.meta.is_empty() {
+                    ", no meta group"
+                } else {
+                    ""
+                }
+            )?;
+            let all: Vec<_> = h.all_top_level().cloned().collect();
+            write!(out, "{}", dicom::text::dump(&all))?;
+            for p in &h.problems {
+                writeln!(out, "# problem {}: {}", p.code, p.message)?;
             }
         }
     }

@@ -57,6 +57,7 @@ pub fn classify_with(
         size: meta.len(),
         mtime_s: meta.mtime(),
         mtime_ns: meta.mtime_nsec(),
+        ctime_ns: meta.ctime().saturating_mul(1_000_000_000) + meta.ctime_nsec(),
         dev: meta.dev(),
         ino: meta.ino(),
         kind: FileKind::Other,
@@ -250,7 +251,15 @@ fn set_volume(out: &mut ScannedFile, path: &Path, h: &nifti::VolumeHeader) -> Op
     } else {
         std::fs::metadata(&data_path).ok().map(|m| m.len())
     };
-    if !h.single_file && data_size.is_none() {
+    if h.expected_data_bytes().is_none() {
+        // Negative, zero-rank or overflowing dimensions: no volume has this shape.
+        out.status = FileStatus::Corrupt;
+        out.error = Some(format!(
+            "dim {:?} with bitpix {} describes no valid voxel data size",
+            &h.dim[..=h.ndim()],
+            h.bitpix
+        ));
+    } else if !h.single_file && data_size.is_none() {
         out.error = Some(format!(
             "voxel file {} is missing",
             data_path

@@ -29,6 +29,17 @@ pub struct ScanOptions {
     /// Show a progress bar on stderr (only when it is a terminal).
     pub progress: bool,
     pub limits: Limits,
+    /// Live counts for a caller that shows progress itself (the TUI).
+    pub counters: Option<std::sync::Arc<ScanCounters>>,
+}
+
+/// Progress of a running scan, readable from another thread.
+#[derive(Debug, Default)]
+pub struct ScanCounters {
+    /// Files found by the walk so far.
+    pub found: std::sync::atomic::AtomicU64,
+    /// Files stat'ed (and read when needed) so far.
+    pub done: std::sync::atomic::AtomicU64,
 }
 
 /// The outcome of a scan, as printed by `scan --json`. Kind counts cover every file seen,
@@ -156,8 +167,20 @@ pub fn scan_with_checks(
             let limits = opts.limits.clone();
             let bar = progress.bar.clone();
             let follow = opts.follow_links;
+            let counters = opts.counters.clone();
             let per_file = checks.per_file;
-            workers.push(s.spawn(move || work_loop(rx, tx, known, follow, &limits, bar, per_file)));
+            workers.push(s.spawn(move || {
+                work_loop(
+                    rx,
+                    tx,
+                    known,
+                    follow,
+                    &limits,
+                    bar,
+                    counters.as_deref(),
+                    per_file,
+                )
+            }));
         }
         drop(work_rx);
 
@@ -167,6 +190,7 @@ pub fn scan_with_checks(
             walk_root(
                 root,
                 ri,
+                opts.counters.as_deref(),
                 opts.follow_links,
                 &own,
                 known,
@@ -230,6 +254,7 @@ pub fn scan_with_checks(
 }
 
 /// A worker: stat each file, skip it if the catalogue has it unchanged, else read it.
+#[allow(clippy::too_many_arguments)]
 fn work_loop(
     rx: Receiver<Vec<Work>>,
     tx: crossbeam_channel::Sender<ScannedFile>,
@@ -237,6 +262,7 @@ fn work_loop(
     follow_links: bool,
     limits: &Limits,
     bar: Option<indicatif::ProgressBar>,
+    counters: Option<&ScanCounters>,
     checks: bool,
 ) -> Tally {
     let mut tally = Tally::default();
@@ -274,6 +300,9 @@ fn work_loop(
         if let Some(b) = &bar {
             b.inc(n);
         }
+        if let Some(c) = counters {
+            c.done.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        }
     }
     tally
 }
@@ -297,9 +326,16 @@ fn add_counts(s: &mut ScanSummary, c: &ScanSummary) {
 /// Paths of the catalogue's own files, never catalogued themselves.
 fn own_file_set(db: &Path) -> HashSet<PathBuf> {
     let mut set = HashSet::new();
+    // A bare file name (`--db cat.sqlite`) has an empty parent: the working directory.
     let abs = db
         .parent()
-        .filter(|p| !p.as_os_str().is_empty())
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
         .and_then(|p| std::fs::canonicalize(p).ok())
         .zip(db.file_name())
         .map(|(dir, name)| dir.join(name))
@@ -332,6 +368,7 @@ pub fn path_text(path: &Path) -> (String, Option<Vec<u8>>) {
 fn walk_root(
     root: &Path,
     ri: usize,
+    counters: Option<&ScanCounters>,
     follow_links: bool,
     own: &HashSet<PathBuf>,
     known: &HashMap<String, KnownFile>,
@@ -388,6 +425,9 @@ fn walk_root(
             continue;
         }
         batch.push(Work { path, root: ri });
+        if let Some(c) = counters {
+            c.found.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         if batch.len() == WORK_BATCH {
             if let Some(b) = &progress.bar {
                 b.inc_length(WORK_BATCH as u64);
@@ -406,13 +446,15 @@ fn walk_root(
     }
 }
 
-/// A file needs no reading when its size, mtime and inode match what the catalogue has —
-/// except files that could not be read last time, which are always retried.
+/// A file needs no reading when its size, mtime, inode and device match what the catalogue
+/// has, and its inode change time too (so a chmod that makes a file readable, or unreadable,
+/// is noticed) — except files that could not be read last time, which are always retried.
 fn unchanged(k: &KnownFile, m: &std::fs::Metadata) -> bool {
     k.status != "unreadable"
         && k.size == m.len()
         && k.mtime_s == m.mtime()
         && k.mtime_ns == m.mtime_nsec()
+        && k.ctime_ns == m.ctime().saturating_mul(1_000_000_000) + m.ctime_nsec()
         && k.ino == m.ino()
         && k.dev == m.dev()
 }
@@ -445,6 +487,10 @@ fn unreadable(path: &Path, ri: usize, reason: String, previous: Option<&KnownFil
         size: meta.as_ref().map(|m| m.len()).unwrap_or(0),
         mtime_s: meta.as_ref().map(|m| m.mtime()).unwrap_or(0),
         mtime_ns: meta.as_ref().map(|m| m.mtime_nsec()).unwrap_or(0),
+        ctime_ns: meta
+            .as_ref()
+            .map(|m| m.ctime().saturating_mul(1_000_000_000) + m.ctime_nsec())
+            .unwrap_or(0),
         dev: meta.as_ref().map(|m| m.dev()).unwrap_or(0),
         ino: meta.as_ref().map(|m| m.ino()).unwrap_or(0),
         kind: FileKind::Unreadable,
@@ -504,9 +550,14 @@ impl Progress {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(8));
         if let Ok(style) = indicatif::ProgressStyle::with_template(
-            "{spinner} {pos}/{len} files read  {per_sec}  ETA {eta}  {wide_bar}",
+            "{spinner} {pos}/{len} files  {rate} files/s  ETA {eta}  {wide_bar}",
         ) {
-            bar.set_style(style);
+            bar.set_style(style.with_key(
+                "rate",
+                |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.0}", state.per_sec());
+                },
+            ));
         }
         Progress { bar: Some(bar) }
     }

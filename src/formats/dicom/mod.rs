@@ -9,6 +9,7 @@
 mod json;
 mod parse;
 pub mod tags;
+pub mod text;
 
 pub use json::{to_compact_json, to_dicom_json, write_dicom_json};
 pub use parse::{
@@ -256,6 +257,10 @@ pub struct PixelDataInfo {
     /// Declared length; `None` when undefined (encapsulated pixel data).
     pub length: Option<u64>,
     pub encapsulated: bool,
+    /// Encapsulated data: length of the Basic Offset Table (0 when empty).
+    pub offset_table: Option<u32>,
+    /// Encapsulated data: number of fragments after the offset table.
+    pub fragments: Option<u32>,
 }
 
 /// Something wrong with the file that did not stop the header from being read.
@@ -386,5 +391,29 @@ pub fn dictionary_vr(tag: u32) -> Vr {
             }
         }
         None => Vr::UN,
+    }
+}
+
+/// A short name for a transfer syntax UID (PS3.6 Annex A), or the UID itself.
+pub fn syntax_label(uid: &str) -> &str {
+    match uid {
+        "1.2.840.10008.1.2" => "Implicit VR LE",
+        "1.2.840.10008.1.2.1" => "Explicit VR LE",
+        "1.2.840.10008.1.2.1.99" => "Deflated Explicit LE",
+        "1.2.840.10008.1.2.2" => "Explicit VR BE",
+        "1.2.840.10008.1.2.4.50" => "JPEG Baseline",
+        "1.2.840.10008.1.2.4.51" => "JPEG Extended",
+        "1.2.840.10008.1.2.4.57" => "JPEG Lossless",
+        "1.2.840.10008.1.2.4.70" => "JPEG Lossless SV1",
+        "1.2.840.10008.1.2.4.80" => "JPEG-LS Lossless",
+        "1.2.840.10008.1.2.4.81" => "JPEG-LS Near-lossless",
+        "1.2.840.10008.1.2.4.90" => "JPEG 2000 Lossless",
+        "1.2.840.10008.1.2.4.91" => "JPEG 2000",
+        "1.2.840.10008.1.2.4.100" | "1.2.840.10008.1.2.4.101" => "MPEG-2",
+        "1.2.840.10008.1.2.4.102" | "1.2.840.10008.1.2.4.103" => "MPEG-4",
+        "1.2.840.10008.1.2.4.201" => "HTJ2K Lossless",
+        "1.2.840.10008.1.2.4.203" => "HTJ2K",
+        "1.2.840.10008.1.2.5" => "RLE Lossless",
+        other => other,
     }
 }

@@ -173,6 +173,11 @@ impl<'a> Input<'a> {
         if n == 0 {
             return Ok(());
         }
+        // Inflating: go at most one byte past the cap, so a bomb stops there.
+        let room = match self.end {
+            None => self.inflate_cap.saturating_sub(self.pos).saturating_add(1),
+            Some(_) => u64::MAX,
+        };
         let skipped = match &mut self.src {
             Src::File(r) => i64::try_from(n)
                 .map_err(|_| io::Error::other("skip too large"))
@@ -183,12 +188,13 @@ impl<'a> Input<'a> {
                 r.set_position(p);
                 Ok(n)
             }
-            Src::InflateFile(r) => io::copy(&mut r.by_ref().take(n), &mut io::sink()),
-            Src::InflateMem(r) => io::copy(&mut r.by_ref().take(n), &mut io::sink()),
+            Src::InflateFile(r) => io::copy(&mut r.by_ref().take(n.min(room)), &mut io::sink()),
+            Src::InflateMem(r) => io::copy(&mut r.by_ref().take(n.min(room)), &mut io::sink()),
             Src::Taken => Ok(0),
         }
         .map_err(Stop::Io)?;
         self.pos += skipped;
+        self.check_inflate_cap()?;
         if skipped < n {
             return Err(Stop::Truncated(format!(
                 "data ends inside a value at byte {}",
@@ -510,6 +516,16 @@ fn parse(src: Src<'_>, size: u64, limits: &Limits) -> Result<DicomHeader, Header
                     p.problems.push(problem("file.truncated", m));
                 }
                 Stop::Corrupt(m) => p.problems.push(problem("file.corrupt", m)),
+                // The decoder's errors describe the file's content, not the disk.
+                Stop::Io(e) if enc.deflated && e.kind() == io::ErrorKind::UnexpectedEof => {
+                    truncated = true;
+                    p.problems
+                        .push(problem("file.truncated", format!("deflated data set: {e}")));
+                }
+                Stop::Io(e) if enc.deflated && e.kind() == io::ErrorKind::InvalidInput => {
+                    p.problems
+                        .push(problem("file.corrupt", format!("deflated data set: {e}")));
+                }
                 Stop::Io(e) => {
                     if list.is_empty() {
                         return Err(HeaderError::Io(e));
@@ -691,26 +707,33 @@ impl Parser<'_> {
         Ok(out)
     }
 
-    /// Skips defined-length top-level pixel data and reads any elements after it.
+    /// Skips top-level pixel data (counting the fragments of encapsulated data) and reads
+    /// any elements after it.
     fn after_pixels(
         &mut self,
         input: &mut Input<'_>,
-        pixel: &Option<PixelDataInfo>,
+        pixel: &mut Option<PixelDataInfo>,
     ) -> PResult<Vec<Element>> {
-        let Some(PixelDataInfo {
-            length: Some(len), ..
-        }) = pixel
-        else {
+        let Some(info) = pixel.as_mut() else {
             return Ok(Vec::new());
         };
         let remaining = match input.end {
             Some(end) => end.saturating_sub(input.pos),
             None => return Ok(Vec::new()),
         };
-        if remaining <= *len {
-            return Ok(Vec::new());
+        match info.length {
+            None => {
+                let (table, fragments) = self.count_fragments(input)?;
+                info.offset_table = Some(table);
+                info.fragments = Some(fragments);
+            }
+            Some(len) => {
+                if remaining <= len {
+                    return Ok(Vec::new());
+                }
+                input.skip(len)?;
+            }
         }
-        input.skip(*len)?;
         let mut tail = Vec::new();
         let mut none = None;
         while input.end.is_some_and(|end| input.pos < end) {
@@ -807,6 +830,8 @@ impl Parser<'_> {
                 offset: value_offset,
                 length: if undefined { None } else { Some(length as u64) },
                 encapsulated: undefined,
+                offset_table: None,
+                fragments: None,
             });
             return Ok(Some(Element {
                 tag,
@@ -957,6 +982,41 @@ impl Parser<'_> {
             }
         }
         Ok(items)
+    }
+
+    /// Walks the items of top-level encapsulated pixel data (PS3.5 §A.4) without reading
+    /// them: returns the Basic Offset Table's length and the number of fragments after it.
+    fn count_fragments(&mut self, input: &mut Input<'_>) -> PResult<(u32, u32)> {
+        let mut table = None;
+        let mut fragments: u32 = 0;
+        loop {
+            let at = input.pos;
+            let t = self.read_tag(input)?;
+            let mut l = [0u8; 4];
+            input.need(&mut l, "fragment length")?;
+            let len = self.u32(l);
+            if t == SEQUENCE_DELIMITATION {
+                return Ok((table.unwrap_or(0), fragments));
+            }
+            if t != ITEM || len == u32::MAX {
+                return Err(Stop::Corrupt(format!(
+                    "encapsulated Pixel Data: expected an item at byte {at}, found {}",
+                    super::tag_string(t)
+                )));
+            }
+            input.check_len(len as u64, PIXEL_DATA)?;
+            input.skip(len as u64)?;
+            if table.is_none() {
+                table = Some(len);
+            } else {
+                fragments = fragments.saturating_add(1);
+            }
+            if fragments > 10_000_000 {
+                return Err(Stop::Corrupt(
+                    "more than 10 million pixel data fragments".into(),
+                ));
+            }
+        }
     }
 
     /// Skips encapsulated pixel data fragments (nested icon images) up to the delimiter.

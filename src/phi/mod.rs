@@ -1,0 +1,85 @@
+//! Patient-identifying information: which values to mask in views, and how.
+//!
+//! The views mask these values until a curator reveals one row. The full PS3.15 Annex E
+//! analysis (actions per attribute, free-text leaks, de-identification) builds on this.
+
+/// Attributes whose values identify a person or place directly (PS3.15 Table E.1-1 rows with
+/// the strongest identifiers): names, IDs, birth data, addresses, phone numbers, accession
+/// numbers, institutions and the people involved.
+const IDENTIFYING: &[u32] = &[
+    0x0008_0050, // AccessionNumber
+    0x0008_0080, // InstitutionName
+    0x0008_0081, // InstitutionAddress
+    0x0008_0090, // ReferringPhysicianName
+    0x0008_0092, // ReferringPhysicianAddress
+    0x0008_0094, // ReferringPhysicianTelephoneNumbers
+    0x0008_1010, // StationName
+    0x0008_1040, // InstitutionalDepartmentName
+    0x0008_1048, // PhysiciansOfRecord
+    0x0008_1050, // PerformingPhysicianName
+    0x0008_1060, // NameOfPhysiciansReadingStudy
+    0x0008_1070, // OperatorsName
+    0x0010_0010, // PatientName
+    0x0010_0020, // PatientID
+    0x0010_0021, // IssuerOfPatientID
+    0x0010_0030, // PatientBirthDate
+    0x0010_0032, // PatientBirthTime
+    0x0010_0050, // PatientInsurancePlanCodeSequence
+    0x0010_1000, // OtherPatientIDs
+    0x0010_1001, // OtherPatientNames
+    0x0010_1002, // OtherPatientIDsSequence
+    0x0010_1005, // PatientBirthName
+    0x0010_1040, // PatientAddress
+    0x0010_1060, // PatientMotherBirthName
+    0x0010_2154, // PatientTelephoneNumbers
+    0x0010_2160, // EthnicGroup
+    0x0010_21B0, // AdditionalPatientHistory
+    0x0010_4000, // PatientComments
+    0x0020_0010, // StudyID
+    0x0032_1032, // RequestingPhysician
+    0x0040_0006, // ScheduledPerformingPhysicianName
+    0x0040_A123, // PersonName
+];
+
+/// Whether values of `tag` are masked in views until revealed.
+pub fn is_identifying(tag: u32) -> bool {
+    IDENTIFYING.binary_search(&tag).is_ok()
+}
+
+/// Masks a value, keeping its shape: the first character of each name part, then `***`
+/// (`Doe^John` → `D***^J***`). Digits are masked too, so IDs show only their length class.
+pub fn mask(value: &str) -> String {
+    if value.is_empty() {
+        return String::new();
+    }
+    let mut out = String::new();
+    for (i, part) in value.split(['^', ' ', '\\']).enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        if let Some(c) = part.chars().next() {
+            if c.is_ascii_digit() {
+                out.push('#');
+            } else {
+                out.push(c);
+            }
+            out.push_str("***");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_sorted_and_masks_keep_no_value() {
+        assert!(IDENTIFYING.windows(2).all(|w| w[0] < w[1]));
+        assert!(is_identifying(0x0010_0010));
+        assert!(!is_identifying(0x0008_0060));
+        assert_eq!(mask("Doe^John"), "D*** J***");
+        assert_eq!(mask("12345678"), "#***");
+        assert!(!mask("Müller^Jürgen").contains("ller"));
+    }
+}

@@ -1,0 +1,942 @@
+//! The TUI's state and what each key does. Drawing is in `view.rs`; slow work goes to the
+//! background worker (`jobs.rs`) and comes back as [`Done`] messages.
+
+use super::jobs::{Done, Job, Jobs, Loaded};
+use super::keys::Keys;
+use super::meta::{Content, MetaView};
+use super::theme::Theme;
+use super::tree::{Kind, Tree};
+use crate::catalogue::browse::{
+    Overview, Scope, FILE_SORTS, INSTANCE_SORTS, PATIENT_SORTS, SERIES_SORTS, STUDY_SORTS,
+};
+use crate::catalogue::Catalogue;
+use crate::filter::Filter;
+use crate::scan::{ScanCounters, ScanSummary};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    Overview,
+    Browser,
+    Folders,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    Tree,
+    Meta,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Normal,
+    Filter,
+    Command,
+    Search,
+    Help,
+}
+
+/// The folder view: the children of one directory.
+#[derive(Debug, Default)]
+pub struct Folders {
+    /// `None` lists the scanned roots.
+    pub dir: Option<String>,
+    pub entries: Vec<(String, bool, i64, i64)>,
+    pub cursor: usize,
+    pub scroll: usize,
+    pub loading: bool,
+    pub history: Vec<(Option<String>, usize)>,
+}
+
+/// A scan running in the background, started from the TUI.
+pub struct ScanState {
+    pub counters: Arc<ScanCounters>,
+    pub started: Instant,
+    pub last_refresh: Instant,
+    pub handle: Option<std::thread::JoinHandle<Result<ScanSummary, String>>>,
+    pub result: Option<Result<ScanSummary, String>>,
+}
+
+pub struct App {
+    pub cat: Catalogue,
+    pub db_path: PathBuf,
+    /// What the status bar calls the catalogue (tests set a fixed name).
+    pub db_label: String,
+    pub read_only: bool,
+    pub jobs: Jobs,
+    pub theme: Theme,
+    pub keys: Keys,
+    pub screen: Screen,
+    pub focus: Focus,
+    pub mode: Mode,
+    pub input: String,
+    pub tree: Tree,
+    pub cursor: usize,
+    pub scroll: usize,
+    pub scope: Scope,
+    /// A filter being evaluated in the background.
+    pub pending_filter: Option<Filter>,
+    pub meta: MetaView,
+    /// Marked file for compare: (file id, label).
+    pub marked: Option<(i64, String)>,
+    /// Tree row whose masked values are revealed.
+    pub reveal_row: Option<usize>,
+    pub overview: Option<Overview>,
+    pub folders: Folders,
+    pub status: String,
+    pub status_error: bool,
+    pub scan: Option<ScanState>,
+    pub quit: bool,
+    /// Clipboard text to send with OSC 52 after the next draw.
+    pub osc52: Option<String>,
+    /// Rows of the tree (or folder list) drawn last time, for paging.
+    pub page_rows: usize,
+}
+
+impl App {
+    /// Opens the catalogue read-only for browsing and starts the worker.
+    pub fn new(db: PathBuf, theme: Theme, keys: Keys, read_only: bool) -> anyhow::Result<App> {
+        let cat = Catalogue::open_read_only(&db)?;
+        let scope = cat.scope(&Filter::default())?;
+        let tree = Tree::new(&cat, &scope)?;
+        let jobs = Jobs::start(db.clone());
+        jobs.send(Job::Overview);
+        let mut app = App {
+            db_label: db.display().to_string(),
+            cat,
+            db_path: db,
+            read_only,
+            jobs,
+            theme,
+            keys,
+            screen: Screen::Overview,
+            focus: Focus::Tree,
+            mode: Mode::Normal,
+            input: String::new(),
+            tree,
+            cursor: 0,
+            scroll: 0,
+            scope,
+            pending_filter: None,
+            meta: MetaView::default(),
+            marked: None,
+            reveal_row: None,
+            overview: None,
+            folders: Folders::default(),
+            status: String::new(),
+            status_error: false,
+            scan: None,
+            quit: false,
+            osc52: None,
+            page_rows: 20,
+        };
+        app.meta.set(Content::Empty);
+        app.hint();
+        Ok(app)
+    }
+
+    fn hint(&mut self) {
+        let k = &self.keys;
+        self.status = format!(
+            "{} help  {} filter  {} command  Tab pane  Enter open  {} quit",
+            k.name("help"),
+            k.name("filter"),
+            k.name("command"),
+            k.name("quit")
+        );
+        self.status_error = false;
+    }
+
+    pub fn message(&mut self, text: impl Into<String>) {
+        self.status = text.into();
+        self.status_error = false;
+    }
+
+    pub fn error(&mut self, text: impl Into<String>) {
+        self.status = text.into();
+        self.status_error = true;
+    }
+
+    /// Starts scanning `dir` into the catalogue on a background thread.
+    pub fn start_scan(&mut self, dir: PathBuf) {
+        if self.read_only {
+            self.error("read-only: not scanning");
+            return;
+        }
+        let counters = Arc::new(ScanCounters::default());
+        let c2 = counters.clone();
+        let db = self.db_path.clone();
+        let handle = std::thread::spawn(move || -> Result<ScanSummary, String> {
+            let cat = Catalogue::open(&db).map_err(|e| e.to_string())?;
+            let opts = crate::scan::ScanOptions {
+                roots: vec![dir],
+                jobs: 0,
+                follow_links: false,
+                progress: false,
+                limits: Default::default(),
+                counters: Some(c2),
+            };
+            crate::scan::scan(cat, &opts)
+                .map(|(s, _)| s)
+                .map_err(|e| e.to_string())
+        });
+        self.scan = Some(ScanState {
+            counters,
+            started: Instant::now(),
+            last_refresh: Instant::now(),
+            handle: Some(handle),
+            result: None,
+        });
+        self.message("scanning … browsing starts as rows arrive");
+    }
+
+    /// Periodic work: scan progress, refreshing the views while a scan writes.
+    pub fn tick(&mut self) -> bool {
+        let mut changed = false;
+        let mut finished = None;
+        if let Some(scan) = &mut self.scan {
+            if let Some(h) = scan.handle.as_ref() {
+                if h.is_finished() {
+                    if let Some(h) = scan.handle.take() {
+                        finished = Some(
+                            h.join()
+                                .unwrap_or_else(|_| Err("scan thread failed".into())),
+                        );
+                    }
+                } else if scan.last_refresh.elapsed().as_millis() > 1000 {
+                    scan.last_refresh = Instant::now();
+                    changed = true;
+                }
+            }
+        }
+        if changed {
+            self.refresh();
+        }
+        if let Some(result) = finished {
+            match &result {
+                Ok(s) => self.message(format!(
+                    "scan complete: {} files ({} read, {} unchanged, {} removed) in {:.1} s",
+                    s.files_seen,
+                    s.new + s.changed + s.restored,
+                    s.unchanged,
+                    s.removed,
+                    s.seconds
+                )),
+                Err(e) => self.error(format!("scan failed: {e}")),
+            }
+            if let Some(scan) = &mut self.scan {
+                scan.result = Some(result);
+            }
+            self.refresh();
+            return true;
+        }
+        changed || self.scan.as_ref().is_some_and(|s| s.handle.is_some())
+    }
+
+    /// Reloads the tree and overview from the catalogue, keeping the place.
+    pub fn refresh(&mut self) {
+        if let Err(e) = self.tree.refresh(&self.cat, &self.scope) {
+            self.error(format!("refresh: {e}"));
+        }
+        self.jobs.send(Job::Overview);
+        self.clamp_cursor();
+    }
+
+    fn clamp_cursor(&mut self) {
+        let n = self.tree.len();
+        if self.cursor >= n {
+            self.cursor = n.saturating_sub(1);
+        }
+    }
+
+    /// Applies a worker result.
+    pub fn done(&mut self, d: Done) {
+        match d {
+            Done::Scope(r) => {
+                let Some(f) = self.pending_filter.take() else {
+                    return;
+                };
+                match r {
+                    Ok(spec) if spec.filter == f => self.apply_scope(spec.into_scope()),
+                    Ok(_) => {}
+                    Err(e) => self.error(format!("filter: {e}")),
+                }
+            }
+            Done::Overview(r) => match r {
+                Ok(o) => self.overview = Some(o),
+                Err(e) => self.error(format!("overview: {e}")),
+            },
+            Done::Metadata { file, path, result } => {
+                if self.meta.file != Some(file) {
+                    return;
+                }
+                let content = match result {
+                    Ok(loaded) => Content::Header { path, loaded },
+                    Err(e) => Content::Message(e),
+                };
+                self.meta.set(content);
+            }
+            Done::Compare { a, b, rows } => match rows {
+                Ok(rows) => {
+                    self.meta.file = None;
+                    self.meta.set(Content::Compare { a, b, rows });
+                    self.focus = Focus::Meta;
+                }
+                Err(e) => self.error(e),
+            },
+            Done::Varying {
+                label,
+                instances,
+                rows,
+            } => match rows {
+                Ok(rows) => {
+                    self.meta.file = None;
+                    self.meta.set(Content::Varying {
+                        label,
+                        instances,
+                        rows,
+                    });
+                    self.focus = Focus::Meta;
+                }
+                Err(e) => self.error(e),
+            },
+            Done::Folder { dir, entries } => {
+                if self.folders.dir.as_deref() != Some(dir.as_str()) {
+                    return;
+                }
+                self.folders.loading = false;
+                match entries {
+                    Ok(e) => self.folders.entries = e,
+                    Err(e) => self.error(format!("folder: {e}")),
+                }
+            }
+        }
+    }
+
+    fn apply_scope(&mut self, scope: Scope) {
+        let text = scope.filter.text.clone();
+        match Tree::new(&self.cat, &scope) {
+            Ok(tree) => {
+                self.tree = tree;
+                self.scope = scope;
+                self.cursor = 0;
+                self.scroll = 0;
+                self.reveal_row = None;
+                if text.is_empty() {
+                    self.message("filter cleared");
+                } else {
+                    let n = self
+                        .tree
+                        .root
+                        .node(&[0])
+                        .and_then(|n| n.row.counts.first().copied())
+                        .unwrap_or(0);
+                    self.message(format!("filter {text}: {n} patients"));
+                }
+                if self.screen == Screen::Folders {
+                    self.load_folder();
+                }
+            }
+            Err(e) => self.error(format!("filter: {e}")),
+        }
+    }
+
+    /// Parses and applies a filter: series-level filters at once (they are fast on any
+    /// catalogue), others on the worker so the keyboard never waits.
+    pub fn set_filter(&mut self, text: &str) {
+        let f = match Filter::parse(text) {
+            Ok(f) => f,
+            Err(e) => {
+                self.error(format!("filter: {e}"));
+                return;
+            }
+        };
+        if f.is_empty() || f.series_level() {
+            match self.cat.scope(&f) {
+                Ok(s) => self.apply_scope(s),
+                Err(e) => self.error(format!("filter: {e}")),
+            }
+        } else {
+            self.pending_filter = Some(f.clone());
+            self.jobs.send(Job::Scope(f));
+            self.message(format!("filtering {text} …"));
+        }
+    }
+
+    /// The node under the cursor and its path.
+    pub fn selected(&self) -> Option<(Vec<usize>, &super::tree::Node)> {
+        let path = self.tree.path_of(self.cursor)?;
+        let node = self.tree.root.node(&path)?;
+        Some((path, node))
+    }
+
+    /// Asks for the metadata of the file under the cursor, if it changed.
+    fn select_changed(&mut self) {
+        let sel = self
+            .selected()
+            .filter(|(_, n)| n.kind.is_file())
+            .map(|(_, n)| n.row.id);
+        if let Some(id) = sel {
+            if self.meta.file != Some(id) {
+                self.meta.file = Some(id);
+                self.meta.set(Content::Loading(String::new()));
+                self.jobs.send(Job::Metadata(id));
+            }
+        }
+    }
+
+    fn move_cursor(&mut self, delta: isize) {
+        let n = self.tree.len();
+        if n == 0 {
+            return;
+        }
+        let c = self.cursor as isize + delta;
+        self.cursor = c.clamp(0, n as isize - 1) as usize;
+        if self.reveal_row != Some(self.cursor) {
+            self.reveal_row = None;
+        }
+        // Load the page under the cursor now, so the row exists when it is drawn.
+        if let Some(path) = self.tree.path_of(self.cursor) {
+            if let Err(e) = self.tree.ensure(&self.cat, &self.scope, &path) {
+                self.error(e.to_string());
+            }
+        }
+        self.select_changed();
+    }
+
+    fn expand_or_open(&mut self) {
+        let Some((path, node)) = self.selected() else {
+            return;
+        };
+        if node.kind.is_file() {
+            self.focus = Focus::Meta;
+            return;
+        }
+        let r = if node.expanded {
+            // Enter on an open node steps into it.
+            self.move_cursor(1);
+            return;
+        } else {
+            self.tree.expand(&self.cat, &self.scope, &path)
+        };
+        if let Err(e) = r {
+            self.error(e.to_string());
+        }
+    }
+
+    fn collapse_or_parent(&mut self) {
+        let Some((path, node)) = self.selected() else {
+            return;
+        };
+        if node.expanded && node.kind.expandable() {
+            self.tree.collapse(&path);
+            return;
+        }
+        if path.len() > 1 {
+            if let Some(r) = self.tree.row_of(&path[..path.len() - 1]) {
+                self.cursor = r;
+                self.select_changed();
+            }
+        }
+    }
+
+    fn toggle(&mut self) {
+        let Some((path, node)) = self.selected() else {
+            return;
+        };
+        if node.expanded {
+            self.tree.collapse(&path);
+        } else if let Err(e) = self.tree.expand(&self.cat, &self.scope, &path) {
+            self.error(e.to_string());
+        }
+    }
+
+    /// Cycles the sort order of the level under the cursor.
+    fn cycle_sort(&mut self) {
+        let Some((path, node)) = self.selected() else {
+            return;
+        };
+        let parent = &path[..path.len().saturating_sub(1)];
+        let sorts = match node.kind {
+            Kind::Patient => PATIENT_SORTS,
+            Kind::Study => STUDY_SORTS,
+            Kind::Series => SERIES_SORTS,
+            Kind::Instance => INSTANCE_SORTS,
+            Kind::Volume | Kind::OtherFile => FILE_SORTS,
+            _ => return,
+        };
+        let current = self
+            .tree
+            .root
+            .node(parent)
+            .and_then(|p| p.children.as_ref())
+            .map(|c| c.sort)
+            .unwrap_or(0);
+        let next = (current + 1) % sorts.len();
+        let parent = parent.to_vec();
+        match self.tree.sort(&self.cat, &self.scope, &parent, next) {
+            Ok(()) => {
+                if let Some(r) = self.tree.row_of(&parent) {
+                    self.cursor = r + 1;
+                }
+                self.message(format!("sorted by {}", sorts[next].0));
+            }
+            Err(e) => self.error(e.to_string()),
+        }
+    }
+
+    fn mark(&mut self) {
+        if let Some((_, n)) = self.selected().filter(|(_, n)| n.kind.is_file()) {
+            let label = n.row.cols.get(1).cloned().unwrap_or_default();
+            let id = n.row.id;
+            self.marked = Some((id, label.clone()));
+            self.message(format!(
+                "marked {label}: select another file and press {}",
+                self.keys.name("compare")
+            ));
+        } else {
+            self.error("mark works on a file (instance)");
+        }
+    }
+
+    fn compare(&mut self) {
+        let Some((a, _)) = self.marked.clone() else {
+            self.error(format!("mark a file first ({})", self.keys.name("mark")));
+            return;
+        };
+        let Some(b) = self
+            .selected()
+            .filter(|(_, n)| n.kind.is_file())
+            .map(|(_, n)| n.row.id)
+        else {
+            self.error("select a file to compare with the marked one");
+            return;
+        };
+        self.jobs.send(Job::Compare(a, b));
+        self.message("comparing …");
+    }
+
+    fn varying(&mut self) {
+        let Some((path, node)) = self.selected() else {
+            return;
+        };
+        // On an instance, use its series.
+        let (kind, id, label) = if node.kind == Kind::Instance {
+            match self.tree.root.node(&path[..path.len() - 1]) {
+                Some(p) => (
+                    p.kind,
+                    p.row.id,
+                    p.row.cols.get(2).cloned().unwrap_or_default(),
+                ),
+                None => return,
+            }
+        } else {
+            (
+                node.kind,
+                node.row.id,
+                node.row.cols.get(2).cloned().unwrap_or_default(),
+            )
+        };
+        if kind != Kind::Series {
+            self.error("varying tags: select a series (or one of its instances)");
+            return;
+        }
+        self.jobs.send(Job::Varying {
+            series: id,
+            label: format!("series {label}"),
+        });
+        self.message("finding the tags that vary …");
+    }
+
+    pub fn load_folder(&mut self) {
+        match &self.folders.dir {
+            None => match self.cat.roots() {
+                Ok(roots) => {
+                    self.folders.entries = roots.into_iter().map(|r| (r, true, 0, 0)).collect();
+                }
+                Err(e) => self.error(e.to_string()),
+            },
+            Some(d) => {
+                self.folders.loading = true;
+                self.jobs.send(Job::Folder {
+                    dir: d.clone(),
+                    filter: self.scope.filter.clone(),
+                });
+            }
+        }
+    }
+
+    fn folder_key(&mut self, ev: &KeyEvent) {
+        let n = self.folders.entries.len();
+        let page = self.page_rows.max(1) as isize;
+        let delta: isize = match ev.code {
+            KeyCode::Down | KeyCode::Char('j') => 1,
+            KeyCode::Up | KeyCode::Char('k') => -1,
+            KeyCode::PageDown => page,
+            KeyCode::PageUp => -page,
+            KeyCode::Char('d') if ev.modifiers.contains(KeyModifiers::CONTROL) => page / 2,
+            KeyCode::Char('u') if ev.modifiers.contains(KeyModifiers::CONTROL) => -page / 2,
+            KeyCode::Char('g') | KeyCode::Home => -(n as isize),
+            KeyCode::Char('G') | KeyCode::End => n as isize,
+            KeyCode::Enter | KeyCode::Right | KeyCode::Char('l') => {
+                if let Some((name, is_dir, _, id)) =
+                    self.folders.entries.get(self.folders.cursor).cloned()
+                {
+                    if is_dir {
+                        let dir = match &self.folders.dir {
+                            None => name,
+                            Some(d) => format!("{}/{name}", d.trim_end_matches('/')),
+                        };
+                        self.folders
+                            .history
+                            .push((self.folders.dir.clone(), self.folders.cursor));
+                        self.folders.dir = Some(dir);
+                        self.folders.cursor = 0;
+                        self.folders.scroll = 0;
+                        self.folders.entries.clear();
+                        self.load_folder();
+                    } else {
+                        self.meta.file = Some(id);
+                        self.meta.set(Content::Loading(name));
+                        self.jobs.send(Job::Metadata(id));
+                        self.focus = Focus::Meta;
+                    }
+                }
+                0
+            }
+            KeyCode::Left | KeyCode::Char('h') | KeyCode::Backspace => {
+                if let Some((dir, cursor)) = self.folders.history.pop() {
+                    self.folders.dir = dir;
+                    self.folders.entries.clear();
+                    self.load_folder();
+                    self.folders.cursor = cursor;
+                }
+                0
+            }
+            _ => 0,
+        };
+        if delta != 0 && n > 0 {
+            let c = (self.folders.cursor as isize + delta).clamp(0, n as isize - 1) as usize;
+            self.folders.cursor = c;
+            if let Some((_, false, _, id)) = self.folders.entries.get(c) {
+                let id = *id;
+                if self.meta.file != Some(id) {
+                    self.meta.file = Some(id);
+                    self.meta.set(Content::Loading(String::new()));
+                    self.jobs.send(Job::Metadata(id));
+                }
+            }
+        }
+    }
+
+    fn meta_key(&mut self, ev: &KeyEvent) {
+        let n = self.meta.lines.len();
+        let page = self.page_rows.max(1) as isize;
+        let k = &self.keys;
+        let delta: isize = match ev.code {
+            KeyCode::Down | KeyCode::Char('j') => 1,
+            KeyCode::Up | KeyCode::Char('k') => -1,
+            KeyCode::PageDown => page,
+            KeyCode::PageUp => -page,
+            KeyCode::Char('d') if ev.modifiers.contains(KeyModifiers::CONTROL) => page / 2,
+            KeyCode::Char('u') if ev.modifiers.contains(KeyModifiers::CONTROL) => -page / 2,
+            KeyCode::Char('g') | KeyCode::Home => -(n as isize),
+            KeyCode::Char('G') | KeyCode::End => n as isize,
+            KeyCode::Enter | KeyCode::Right | KeyCode::Char('l') => {
+                self.meta.fold(true);
+                0
+            }
+            KeyCode::Left | KeyCode::Char('h') => {
+                self.meta.fold(false);
+                0
+            }
+            KeyCode::Char('+') => {
+                self.meta.fold_all(true);
+                0
+            }
+            KeyCode::Char('-') => {
+                self.meta.fold_all(false);
+                0
+            }
+            _ if k.is(ev, "filter") => {
+                self.mode = Mode::Search;
+                self.input.clear();
+                0
+            }
+            _ if k.is(ev, "next_match") => {
+                let q = self.meta.search.clone();
+                if !self.meta.find(&q) {
+                    self.error(format!("no match for {q:?}"));
+                }
+                0
+            }
+            _ if k.is(ev, "expand_value") => {
+                let c = self.meta.cursor;
+                if !self.meta.wrapped.remove(&c) {
+                    self.meta.wrapped.insert(c);
+                }
+                0
+            }
+            _ if k.is(ev, "copy") => {
+                if let Some(v) = self.meta.value_at_cursor() {
+                    let phi = self.meta.lines.get(self.meta.cursor).is_some_and(|l| l.phi);
+                    if phi && self.meta.revealed != Some(self.meta.cursor) {
+                        self.error(format!(
+                            "reveal the value first ({})",
+                            self.keys.name("reveal")
+                        ));
+                    } else {
+                        self.osc52 = Some(v);
+                        self.message("copied to the clipboard (OSC 52)");
+                    }
+                }
+                0
+            }
+            _ if k.is(ev, "reveal") => {
+                let c = self.meta.cursor;
+                self.meta.revealed = if self.meta.revealed == Some(c) {
+                    None
+                } else {
+                    Some(c)
+                };
+                0
+            }
+            _ => 0,
+        };
+        if delta != 0 && n > 0 {
+            self.meta.cursor =
+                (self.meta.cursor as isize + delta).clamp(0, n as isize - 1) as usize;
+            if self.meta.revealed != Some(self.meta.cursor) {
+                self.meta.revealed = None;
+            }
+        }
+    }
+
+    fn tree_key(&mut self, ev: &KeyEvent) {
+        let page = self.page_rows.max(1) as isize;
+        let n = self.tree.len() as isize;
+        let k = self.keys.clone();
+        match ev.code {
+            KeyCode::Down | KeyCode::Char('j') => self.move_cursor(1),
+            KeyCode::Up | KeyCode::Char('k') => self.move_cursor(-1),
+            KeyCode::PageDown => self.move_cursor(page),
+            KeyCode::PageUp => self.move_cursor(-page),
+            KeyCode::Char('d') if ev.modifiers.contains(KeyModifiers::CONTROL) => {
+                self.move_cursor(page / 2)
+            }
+            KeyCode::Char('u') if ev.modifiers.contains(KeyModifiers::CONTROL) => {
+                self.move_cursor(-page / 2)
+            }
+            KeyCode::Char('g') | KeyCode::Home => self.move_cursor(-n),
+            KeyCode::Char('G') | KeyCode::End => self.move_cursor(n),
+            KeyCode::Enter | KeyCode::Right | KeyCode::Char('l') => self.expand_or_open(),
+            KeyCode::Left | KeyCode::Char('h') => self.collapse_or_parent(),
+            KeyCode::Char(' ') => self.toggle(),
+            _ if k.is(ev, "filter") => {
+                self.mode = Mode::Filter;
+                self.input = self.scope.filter.text.clone();
+            }
+            _ if k.is(ev, "clear_filter") => self.set_filter(""),
+            _ if k.is(ev, "sort") => self.cycle_sort(),
+            _ if k.is(ev, "mark") => self.mark(),
+            _ if k.is(ev, "compare") => self.compare(),
+            _ if k.is(ev, "varying") => self.varying(),
+            _ if k.is(ev, "reveal") => {
+                self.reveal_row = if self.reveal_row == Some(self.cursor) {
+                    None
+                } else {
+                    Some(self.cursor)
+                };
+            }
+            _ => {}
+        }
+    }
+
+    fn run_command(&mut self, line: &str) {
+        let mut parts = line.split_whitespace();
+        let cmd = parts.next().unwrap_or("");
+        let rest: Vec<&str> = parts.collect();
+        let arg = rest.join(" ");
+        match cmd {
+            "" => {}
+            "q" | "quit" => self.quit = true,
+            "filter" | "f" => self.set_filter(&arg),
+            "clear" => self.set_filter(""),
+            "theme" => match Theme::load(&arg, self.theme.depth) {
+                Ok(t) => {
+                    self.theme = t;
+                    self.message(format!("theme {arg}"));
+                }
+                Err(e) => self.error(e),
+            },
+            "overview" => self.screen = Screen::Overview,
+            "browser" | "tree" => self.screen = Screen::Browser,
+            "folders" => {
+                self.screen = Screen::Folders;
+                self.load_folder();
+            }
+            "sort" => self.cycle_sort(),
+            "mark" => self.mark(),
+            "compare" => self.compare(),
+            "varying" => self.varying(),
+            "expand" => self.meta.fold_all(true),
+            "collapse" => self.meta.fold_all(false),
+            "refresh" => self.refresh(),
+            "scan" => {
+                if arg.is_empty() {
+                    self.error("usage: scan DIR");
+                } else {
+                    self.start_scan(PathBuf::from(arg));
+                }
+            }
+            "help" => self.mode = Mode::Help,
+            other => self.error(format!(
+                "unknown command {other:?}: quit, filter EXPR, clear, theme NAME, overview, browser, folders, sort, mark, compare, varying, expand, collapse, refresh, scan DIR, help"
+            )),
+        }
+    }
+
+    /// Handles one key. Returns whether the screen needs redrawing.
+    pub fn key(&mut self, ev: KeyEvent) {
+        if ev.code == KeyCode::Char('c') && ev.modifiers.contains(KeyModifiers::CONTROL) {
+            self.quit = true;
+            return;
+        }
+        match self.mode {
+            Mode::Help => {
+                self.mode = Mode::Normal;
+                return;
+            }
+            Mode::Filter | Mode::Command | Mode::Search => {
+                match ev.code {
+                    KeyCode::Esc => {
+                        self.mode = Mode::Normal;
+                        self.hint();
+                    }
+                    KeyCode::Enter => {
+                        let text = std::mem::take(&mut self.input);
+                        let mode = self.mode;
+                        self.mode = Mode::Normal;
+                        match mode {
+                            Mode::Filter => self.set_filter(&text),
+                            Mode::Command => self.run_command(&text),
+                            _ => {
+                                self.meta.search = text.clone();
+                                if !self.meta.find(&text) {
+                                    self.error(format!("no match for {text:?}"));
+                                }
+                            }
+                        }
+                    }
+                    KeyCode::Backspace => {
+                        self.input.pop();
+                    }
+                    KeyCode::Char(c) => self.input.push(c),
+                    _ => {}
+                }
+                return;
+            }
+            Mode::Normal => {}
+        }
+        let k = self.keys.clone();
+        if k.is(&ev, "help") {
+            self.mode = Mode::Help;
+            return;
+        }
+        if k.is(&ev, "command") {
+            self.mode = Mode::Command;
+            self.input.clear();
+            return;
+        }
+        if ev.code == KeyCode::Esc || k.is(&ev, "quit") {
+            // Back out one level; quit from the top.
+            if self.focus == Focus::Meta && self.screen != Screen::Overview {
+                self.focus = Focus::Tree;
+            } else if self.screen != Screen::Overview && ev.code == KeyCode::Esc {
+                self.screen = Screen::Overview;
+            } else {
+                self.quit = true;
+            }
+            return;
+        }
+        if k.is(&ev, "overview") {
+            self.screen = Screen::Overview;
+            return;
+        }
+        if k.is(&ev, "browser") {
+            self.screen = Screen::Browser;
+            self.select_changed();
+            return;
+        }
+        if k.is(&ev, "folders") {
+            self.screen = Screen::Folders;
+            if self.folders.entries.is_empty() {
+                self.load_folder();
+            }
+            return;
+        }
+        if k.is(&ev, "refresh") {
+            self.refresh();
+            self.message("reloaded");
+            return;
+        }
+        if k.is(&ev, "switch_pane") || ev.code == KeyCode::BackTab {
+            if self.screen != Screen::Overview {
+                self.focus = match self.focus {
+                    Focus::Tree => Focus::Meta,
+                    Focus::Meta => Focus::Tree,
+                };
+            }
+            return;
+        }
+        match (self.screen, self.focus) {
+            (Screen::Overview, _) => {
+                // Any movement key takes the curator to the browser.
+                if matches!(ev.code, KeyCode::Enter | KeyCode::Down | KeyCode::Char('j')) {
+                    self.screen = Screen::Browser;
+                    self.select_changed();
+                } else if k.is(&ev, "filter") {
+                    self.screen = Screen::Browser;
+                    self.mode = Mode::Filter;
+                    self.input = self.scope.filter.text.clone();
+                }
+            }
+            (_, Focus::Meta) => self.meta_key(&ev),
+            (Screen::Browser, Focus::Tree) => self.tree_key(&ev),
+            (Screen::Folders, Focus::Tree) => {
+                if k.is(&ev, "filter") {
+                    self.mode = Mode::Filter;
+                    self.input = self.scope.filter.text.clone();
+                } else {
+                    self.folder_key(&ev)
+                }
+            }
+        }
+    }
+
+    /// The catalogue's counts for the status bar, from the tree's group rows.
+    pub fn counts(&self) -> (i64, i64, i64) {
+        let g = |i: usize| {
+            self.tree
+                .root
+                .node(&[i])
+                .and_then(|n| n.row.counts.first().copied())
+                .unwrap_or(0)
+        };
+        (g(0), g(1), g(2))
+    }
+
+    /// Whether the loaded header is DICOM (for hints).
+    pub fn meta_is_dicom(&self) -> bool {
+        matches!(
+            self.meta.content,
+            Content::Header {
+                loaded: Loaded::Dicom(_),
+                ..
+            }
+        )
+    }
+}

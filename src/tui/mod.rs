@@ -1,0 +1,136 @@
+//! The terminal console (ratatui + crossterm): the only place that draws.
+//!
+//! The loop waits for input with a short timeout, drains every pending event, applies
+//! finished background work, and redraws once. The terminal is restored on quit, on panic
+//! (ratatui's hook) and on SIGTERM/SIGHUP (an SSH drop).
+
+pub mod app;
+pub mod jobs;
+pub mod keys;
+pub mod meta;
+pub mod theme;
+pub mod tree;
+pub mod view;
+
+use crate::catalogue::Catalogue;
+use anyhow::Context;
+use crossterm::event::{self, Event, KeyEventKind};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How the console was started.
+#[derive(Debug, Clone)]
+pub struct TuiOptions {
+    /// A directory to scan, or a catalogue file to open.
+    pub path: Option<PathBuf>,
+    /// The catalogue when `path` is not one.
+    pub db: PathBuf,
+    pub theme: Option<String>,
+    pub read_only: bool,
+}
+
+/// Resolves the catalogue and what to scan, loads theme and keys, and builds the app
+/// (without touching the terminal: tests use this with ratatui's `TestBackend`).
+pub fn prepare(opts: &TuiOptions) -> anyhow::Result<(app::App, Option<PathBuf>)> {
+    let (db, scan_dir) = match &opts.path {
+        Some(p) if p.is_dir() => (opts.db.clone(), Some(p.clone())),
+        Some(p) if p.is_file() => (p.clone(), None),
+        Some(p) => anyhow::bail!("{}: no such directory or catalogue", p.display()),
+        None => (opts.db.clone(), None),
+    };
+    if opts.read_only {
+        if scan_dir.is_some() {
+            anyhow::bail!("--read-only browses a catalogue without writing to it: give a catalogue (or --db), not a directory to scan");
+        }
+        if !db.exists() {
+            anyhow::bail!("catalogue {} does not exist", db.display());
+        }
+    } else {
+        // Create and migrate it now; the views read through their own connections.
+        Catalogue::open(&db).with_context(|| format!("opening {}", db.display()))?;
+    }
+    let config = keys::load_config().map_err(anyhow::Error::msg)?;
+    let mut keys = keys::Keys::default();
+    let key_errors = keys.patch(&config.keys);
+    let depth = theme::Depth::detect();
+    let theme_name = opts
+        .theme
+        .clone()
+        .or(config.theme.clone())
+        .unwrap_or_else(|| "dark".into());
+    let theme = theme::Theme::load(&theme_name, depth).map_err(anyhow::Error::msg)?;
+    let mut app = app::App::new(db, theme, keys, opts.read_only)?;
+    if let Some(e) = key_errors.first() {
+        app.error(format!("config: {e}"));
+    }
+    Ok((app, scan_dir))
+}
+
+/// Runs the console until the user quits.
+pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
+    let (mut app, scan_dir) = prepare(&opts)?;
+    if let Some(dir) = scan_dir {
+        app.start_scan(dir);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
+        signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
+    }
+    let mut terminal = ratatui::init();
+    let result = event_loop(&mut app, &mut terminal, &stop);
+    ratatui::restore();
+    result
+}
+
+fn event_loop(
+    app: &mut app::App,
+    terminal: &mut ratatui::DefaultTerminal,
+    stop: &AtomicBool,
+) -> anyhow::Result<()> {
+    let mut dirty = true;
+    loop {
+        if dirty {
+            terminal.draw(|f| view::draw(app, f))?;
+            if let Some(text) = app.osc52.take() {
+                osc52(&text);
+            }
+            dirty = false;
+        }
+        if app.quit || stop.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        if event::poll(Duration::from_millis(50))? {
+            // Drain everything pending, then draw once.
+            loop {
+                match event::read()? {
+                    Event::Key(k) if k.kind != KeyEventKind::Release => app.key(k),
+                    Event::Resize(..) => {}
+                    _ => {}
+                }
+                dirty = true;
+                if app.quit || !event::poll(Duration::ZERO)? {
+                    break;
+                }
+            }
+        }
+        while let Ok(done) = app.jobs.rx.try_recv() {
+            app.done(done);
+            dirty = true;
+        }
+        if app.tick() {
+            dirty = true;
+        }
+    }
+}
+
+/// Puts text on the clipboard of the terminal the user sits at (works over SSH).
+fn osc52(text: &str) {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
+    let mut out = std::io::stdout();
+    let _ = write!(out, "\x1b]52;c;{b64}\x07");
+    let _ = out.flush();
+}

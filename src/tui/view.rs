@@ -1,0 +1,700 @@
+//! Drawing: tabs, the three screens, the metadata pane, the status bar and the help overlay.
+//! Only rows on screen are looked up, so drawing costs the screen, not the catalogue.
+
+use super::app::{App, Focus, Mode, Screen};
+use super::keys::ACTIONS;
+use super::tree::Kind;
+use crate::phi;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::Frame;
+
+/// Draws the whole screen.
+pub fn draw(app: &mut App, f: &mut Frame) {
+    let area = f.area();
+    f.render_widget(Block::default().style(app.theme.base), area);
+    let [tabs, body, status] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    draw_tabs(app, f, tabs);
+    match app.screen {
+        Screen::Overview => draw_overview(app, f, body),
+        Screen::Browser | Screen::Folders => {
+            let [left, right] = if body.width >= 100 {
+                Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)])
+                    .areas(body)
+            } else {
+                Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+                    .areas(body)
+            };
+            if app.screen == Screen::Browser {
+                draw_tree(app, f, left);
+            } else {
+                draw_folders(app, f, left);
+            }
+            draw_meta(app, f, right);
+        }
+    }
+    draw_status(app, f, status);
+    if app.mode == Mode::Help {
+        draw_help(app, f, area);
+    }
+}
+
+fn draw_tabs(app: &App, f: &mut Frame, area: Rect) {
+    let t = &app.theme;
+    let mut spans = vec![Span::styled(" dicura ", t.title)];
+    for (i, (name, screen)) in [
+        ("Overview", Screen::Overview),
+        ("Browser", Screen::Browser),
+        ("Folders", Screen::Folders),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let style = if app.screen == *screen {
+            t.selected
+        } else {
+            t.dim
+        };
+        spans.push(Span::styled(format!(" {} {name} ", i + 1), style));
+    }
+    let filter = &app.scope.filter.text;
+    if !filter.is_empty() {
+        spans.push(Span::styled("  filter: ", t.dim));
+        spans.push(Span::styled(filter.clone(), t.accent));
+    }
+    if let Some(p) = &app.pending_filter {
+        spans.push(Span::styled(format!("  filtering {} …", p.text), t.warning));
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn block<'a>(app: &App, title: String, focused: bool) -> Block<'a> {
+    let t = &app.theme;
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(if focused { t.accent } else { t.border })
+        .title(Span::styled(title, t.title))
+}
+
+/// The scroll offset that keeps `cursor` on screen with a few rows of context around it
+/// (so what a fold opens below the cursor shows), never scrolling past the end.
+fn keep_visible(cursor: usize, scroll: usize, h: usize, n: usize) -> usize {
+    if h == 0 {
+        return 0;
+    }
+    let margin = (h / 4).min(3);
+    let mut scroll = scroll;
+    if cursor < scroll + margin {
+        scroll = cursor.saturating_sub(margin);
+    }
+    if cursor + margin >= scroll + h {
+        scroll = (cursor + margin + 1).saturating_sub(h);
+    }
+    scroll.min(n.saturating_sub(h))
+}
+
+/// Fits `s` into `w` columns, with `…` when cut.
+fn fit(s: &str, w: usize) -> String {
+    if s.chars().count() <= w {
+        return s.to_string();
+    }
+    if w == 0 {
+        return String::new();
+    }
+    let mut out: String = s.chars().take(w.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+fn masked(value: &str, reveal: bool) -> String {
+    if reveal {
+        value.to_string()
+    } else {
+        phi::mask(value)
+    }
+}
+
+fn status_badge(app: &App, status: Option<&String>) -> Option<Span<'static>> {
+    let t = &app.theme;
+    match status.map(String::as_str) {
+        Some("ok") | None => None,
+        Some("truncated") => Some(Span::styled(" ✗truncated", t.error)),
+        Some("corrupt") => Some(Span::styled(" ✗corrupt", t.error)),
+        Some("unreadable") => Some(Span::styled(" ✗unreadable", t.error)),
+        Some(other) => Some(Span::styled(format!(" {other}"), t.warning)),
+    }
+}
+
+fn draw_tree(app: &mut App, f: &mut Frame, area: Rect) {
+    let focused = app.focus == Focus::Tree && app.mode != Mode::Search;
+    let (p, v, o) = app.counts();
+    let title = format!(" Browser: {p} patients · {v} volumes · {o} other ");
+    let b = block(app, title, focused);
+    let inner = b.inner(area);
+    f.render_widget(b, area);
+    let h = inner.height as usize;
+    app.page_rows = h;
+    let n = app.tree.len();
+    app.scroll = keep_visible(app.cursor, app.scroll, h, n);
+    if n == 0 {
+        let msg = if app.scope.filter.is_empty() {
+            "The catalogue is empty. Scan a directory: dicura DIR (or :scan DIR)"
+        } else {
+            "Nothing matches the filter (x clears it)"
+        };
+        f.render_widget(Paragraph::new(msg).style(app.theme.dim), inner);
+        return;
+    }
+    let w = inner.width as usize;
+    let mut lines = Vec::with_capacity(h);
+    for r in app.scroll..(app.scroll + h).min(n) {
+        let Some(path) = app.tree.path_of(r) else {
+            break;
+        };
+        if let Err(e) = app.tree.ensure(&app.cat, &app.scope, &path) {
+            lines.push(Line::from(Span::styled(
+                format!("error: {e}"),
+                app.theme.error,
+            )));
+            continue;
+        }
+        let Some(node) = app.tree.root.node(&path) else {
+            break;
+        };
+        let t = &app.theme;
+        let depth = path.len().saturating_sub(1);
+        let mark = if node.kind.expandable() {
+            if node.expanded {
+                "▾ "
+            } else {
+                "▸ "
+            }
+        } else {
+            "  "
+        };
+        let reveal = app.reveal_row == Some(r);
+        let c = &node.row.cols;
+        let col = |i: usize| c.get(i).map(String::as_str).unwrap_or("");
+        let cnt = |i: usize| node.row.counts.get(i).copied().unwrap_or(0);
+        let mut spans = vec![Span::raw(format!("{}{mark}", "  ".repeat(depth)))];
+        match node.kind {
+            Kind::DicomGroup => {
+                spans.push(Span::styled(col(0).to_string(), t.accent));
+                spans.push(Span::styled(format!("  {} patients", cnt(0)), t.dim));
+            }
+            Kind::VolumeGroup | Kind::OtherGroup => {
+                spans.push(Span::styled(col(0).to_string(), t.accent));
+                spans.push(Span::styled(format!("  {}", cnt(0)), t.dim));
+            }
+            Kind::Patient => {
+                let or = |s: &str, none: &str| {
+                    if s.is_empty() {
+                        none.to_string()
+                    } else {
+                        masked(s, reveal)
+                    }
+                };
+                spans.push(Span::styled(
+                    format!("{}  {}", or(col(0), "(no ID)"), or(col(1), "(no name)")),
+                    if reveal { t.warning } else { t.masked },
+                ));
+                spans.push(Span::styled(
+                    format!("  {} st · {} se · {} inst", cnt(0), cnt(1), cnt(2)),
+                    t.dim,
+                ));
+            }
+            Kind::Study => {
+                spans.push(Span::raw(format!("{} {}", col(0), col(1))));
+                spans.push(Span::styled(
+                    format!("  {} se · {} inst", cnt(0), cnt(1)),
+                    t.dim,
+                ));
+            }
+            Kind::Series => {
+                spans.push(Span::styled(format!("#{} {} ", col(0), col(1)), t.info));
+                spans.push(Span::raw(col(2).to_string()));
+                spans.push(Span::styled(format!("  {} inst", cnt(0)), t.dim));
+            }
+            Kind::Instance => {
+                spans.push(Span::raw(format!("#{} {}", col(0), col(1))));
+                spans.push(Span::styled(format!("  {}", col(2)), t.dim));
+            }
+            Kind::Volume => {
+                spans.push(Span::raw(col(0).to_string()));
+                spans.push(Span::styled(
+                    format!("  {} {} {} {}", col(1), col(2), col(3), col(4)),
+                    t.dim,
+                ));
+            }
+            Kind::OtherFile => {
+                spans.push(Span::raw(col(0).to_string()));
+                spans.push(Span::styled(format!("  {} {}", col(1), col(2)), t.dim));
+                if !col(3).is_empty() {
+                    spans.push(Span::styled(format!("  {}", col(3)), t.warning));
+                }
+            }
+            Kind::Root => {}
+        }
+        if let Some(badge) = status_badge(app, node.row.status.as_ref()) {
+            spans.push(badge);
+        }
+        if app
+            .marked
+            .as_ref()
+            .is_some_and(|(id, _)| node.kind.is_file() && *id == node.row.id)
+        {
+            spans.push(Span::styled(" [marked]", t.accent));
+        }
+        // Cut to the width, keeping styles.
+        let mut used = 0;
+        let mut fitted = Vec::new();
+        for s in spans {
+            let len = s.content.chars().count();
+            if used + len <= w {
+                used += len;
+                fitted.push(s);
+            } else {
+                fitted.push(Span::styled(
+                    fit(&s.content, w.saturating_sub(used)),
+                    s.style,
+                ));
+                break;
+            }
+        }
+        let mut line = Line::from(fitted);
+        if r == app.cursor {
+            line = line.style(if focused {
+                t.selected
+            } else {
+                t.selected.add_modifier(Modifier::DIM)
+            });
+        }
+        lines.push(line);
+    }
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+fn draw_folders(app: &mut App, f: &mut Frame, area: Rect) {
+    let focused = app.focus == Focus::Tree;
+    let title = match &app.folders.dir {
+        None => " Folders: scanned roots ".to_string(),
+        Some(d) => format!(" {} ", fit(d, area.width.saturating_sub(4) as usize)),
+    };
+    let b = block(app, title, focused);
+    let inner = b.inner(area);
+    f.render_widget(b, area);
+    let h = inner.height as usize;
+    app.page_rows = h;
+    let fo = &mut app.folders;
+    if fo.cursor < fo.scroll {
+        fo.scroll = fo.cursor;
+    }
+    if h > 0 && fo.cursor >= fo.scroll + h {
+        fo.scroll = fo.cursor + 1 - h;
+    }
+    let t = &app.theme;
+    if fo.entries.is_empty() {
+        let msg = if fo.loading { "loading …" } else { "(empty)" };
+        f.render_widget(Paragraph::new(msg).style(t.dim), inner);
+        return;
+    }
+    let w = inner.width as usize;
+    let lines: Vec<Line> = fo
+        .entries
+        .iter()
+        .enumerate()
+        .skip(fo.scroll)
+        .take(h)
+        .map(|(i, (name, is_dir, n, _))| {
+            let text = if *is_dir {
+                if fo.dir.is_none() {
+                    format!("▸ {name}")
+                } else {
+                    format!("▸ {name}/  {n} files")
+                }
+            } else {
+                format!("  {name}")
+            };
+            let mut l = Line::from(Span::styled(
+                fit(&text, w),
+                if *is_dir { t.info } else { t.base },
+            ));
+            if i == fo.cursor {
+                l = l.style(if focused {
+                    t.selected
+                } else {
+                    t.selected.add_modifier(Modifier::DIM)
+                });
+            }
+            l
+        })
+        .collect();
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+fn draw_meta(app: &mut App, f: &mut Frame, area: Rect) {
+    use super::meta::Content;
+    let focused = app.focus == Focus::Meta || app.mode == Mode::Search;
+    let title = match &app.meta.content {
+        Content::Header { path, .. } => format!(" {} ", path.rsplit('/').next().unwrap_or(path)),
+        Content::Compare { .. } => " Compare: elements that differ ".into(),
+        Content::Varying { .. } => " Varying tags ".into(),
+        _ => " Metadata ".into(),
+    };
+    let b = block(app, title, focused);
+    let inner = b.inner(area);
+    f.render_widget(b, area);
+    let h = inner.height as usize;
+    let w = inner.width as usize;
+    let m = &mut app.meta;
+    m.scroll = keep_visible(m.cursor, m.scroll, h, m.lines.len());
+    let t = &app.theme;
+    let left_w = m
+        .lines
+        .iter()
+        .map(|l| l.left.chars().count() + 2 * l.depth)
+        .max()
+        .unwrap_or(0)
+        .min(w / 3);
+    let name_w = m
+        .lines
+        .iter()
+        .map(|l| l.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(w.saturating_sub(left_w) * 2 / 5);
+    let mut out: Vec<Line> = Vec::new();
+    for (i, l) in m.lines.iter().enumerate().skip(m.scroll) {
+        if out.len() >= h {
+            break;
+        }
+        let reveal = m.revealed == Some(i);
+        let value = if l.phi && !reveal && !l.value.is_empty() {
+            phi::mask(&l.value)
+        } else {
+            l.value.clone()
+        };
+        let fold = if l.is_sequence {
+            if l.expanded {
+                "▾"
+            } else {
+                "▸"
+            }
+        } else {
+            " "
+        };
+        let left = format!("{}{}", "  ".repeat(l.depth), l.left);
+        let prefix = if l.left.is_empty() && l.name.is_empty() {
+            String::new() // a message line: the whole width for the text
+        } else {
+            format!("{left:<left_w$} {fold}{:<name_w$} ", fit(&l.name, name_w))
+        };
+        let room = w.saturating_sub(prefix.chars().count());
+        let vstyle = if l.phi {
+            if reveal {
+                t.warning
+            } else {
+                t.masked
+            }
+        } else {
+            t.base
+        };
+        let selected = i == m.cursor && focused;
+        if m.wrapped.contains(&i) && room > 0 {
+            // The whole value, over as many lines as it needs.
+            let chars: Vec<char> = value.chars().collect();
+            for (k, chunk) in chars.chunks(room.max(1)).enumerate() {
+                let head = if k == 0 {
+                    prefix.clone()
+                } else {
+                    " ".repeat(prefix.chars().count())
+                };
+                let mut line = Line::from(vec![
+                    Span::styled(head, t.dim),
+                    Span::styled(chunk.iter().collect::<String>(), vstyle),
+                ]);
+                if selected {
+                    line = line.style(t.selected);
+                }
+                out.push(line);
+                if out.len() >= h {
+                    break;
+                }
+            }
+            continue;
+        }
+        let shown = fit(&value, room);
+        let rest = room.saturating_sub(shown.chars().count() + 2);
+        let mut spans = vec![
+            Span::styled(prefix, if l.tag.is_some() { t.dim } else { t.info }),
+            Span::styled(shown, vstyle),
+        ];
+        if !l.info.is_empty() && rest > 4 {
+            spans.push(Span::styled(format!("  {}", fit(&l.info, rest)), t.dim));
+        }
+        let mut line = Line::from(spans);
+        if selected {
+            line = line.style(t.selected);
+        }
+        out.push(line);
+    }
+    f.render_widget(Paragraph::new(out), inner);
+}
+
+fn draw_status(app: &App, f: &mut Frame, area: Rect) {
+    let t = &app.theme;
+    let (prompt, text) = match app.mode {
+        Mode::Filter => ("/ filter: ", app.input.as_str()),
+        Mode::Command => (": ", app.input.as_str()),
+        Mode::Search => ("/ search: ", app.input.as_str()),
+        _ => ("", ""),
+    };
+    if !prompt.is_empty() {
+        let line = Line::from(vec![
+            Span::styled(prompt, t.accent),
+            Span::raw(text.to_string()),
+            Span::styled("█", t.accent),
+        ]);
+        f.render_widget(Paragraph::new(line), area);
+        return;
+    }
+    let mut right = String::new();
+    if let Some(scan) = &app.scan {
+        if scan.handle.is_some() {
+            use std::sync::atomic::Ordering::Relaxed;
+            let done = scan.counters.done.load(Relaxed);
+            let found = scan.counters.found.load(Relaxed);
+            let secs = scan.started.elapsed().as_secs_f64().max(0.001);
+            right.push_str(&format!(
+                "scanning {done}/{found} ({:.0}/s) │ ",
+                done as f64 / secs
+            ));
+        }
+    }
+    if !app.scope.filter.is_empty() {
+        right.push_str(&format!("filter {} │ ", app.scope.filter.text));
+    }
+    let (p, v, o) = app.counts();
+    right.push_str(&format!("{p} pt · {v} vol · {o} other │ {}", app.db_label));
+    let w = area.width as usize;
+    let right = fit(&right, w / 2);
+    let left_w = w.saturating_sub(right.chars().count() + 1);
+    let line = Line::from(vec![
+        Span::styled(
+            format!("{:<left_w$}", fit(&app.status, left_w)),
+            if app.status_error { t.error } else { t.dim },
+        ),
+        Span::raw(" "),
+        Span::styled(right, t.info),
+    ]);
+    f.render_widget(Paragraph::new(line), area);
+}
+
+fn list_panel(app: &App, f: &mut Frame, area: Rect, title: &str, data: &[(String, i64)]) {
+    let t = &app.theme;
+    let b = block(app, format!(" {title} "), false);
+    let inner = b.inner(area);
+    f.render_widget(b, area);
+    let w = inner.width as usize;
+    let max = data.iter().map(|d| d.1).max().unwrap_or(1).max(1);
+    let lines: Vec<Line> = data
+        .iter()
+        .take(inner.height as usize)
+        .map(|(label, n)| {
+            let num = n.to_string();
+            let label_w = (w / 2).max(4);
+            let bar_w = w.saturating_sub(label_w + num.len() + 2);
+            let bar = ((*n as f64 / max as f64) * bar_w as f64).ceil() as usize;
+            Line::from(vec![
+                Span::raw(format!("{:<label_w$} ", fit(label, label_w))),
+                Span::styled("▇".repeat(bar.min(bar_w)), Style::default().fg(t.bar)),
+                Span::styled(format!(" {num}"), t.dim),
+            ])
+        })
+        .collect();
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+/// Merges neighbouring bins until they fit in `rows` (labels "first–last").
+fn rebin(data: &[(String, i64)], rows: usize) -> Vec<(String, i64)> {
+    if rows == 0 || data.len() <= rows {
+        return data.to_vec();
+    }
+    let per = data.len().div_ceil(rows);
+    data.chunks(per)
+        .map(|c| {
+            let first = c.first().map(|x| x.0.as_str()).unwrap_or("");
+            let last = c.last().map(|x| x.0.as_str()).unwrap_or("");
+            let label = if c.len() == 1 {
+                first.to_string()
+            } else {
+                format!("{first}–{last}")
+            };
+            (label, c.iter().map(|x| x.1).sum())
+        })
+        .collect()
+}
+
+/// A histogram over ordered bins, drawn as a horizontal ratatui bar chart.
+fn histogram(app: &App, f: &mut Frame, area: Rect, title: &str, data: &[(String, i64)]) {
+    let t = &app.theme;
+    let b = block(app, format!(" {title} "), false);
+    let inner = b.inner(area);
+    f.render_widget(b, area);
+    if data.is_empty() {
+        f.render_widget(Paragraph::new("(no data)").style(t.dim), inner);
+        return;
+    }
+    let data = rebin(data, inner.height as usize);
+    let label_w = data
+        .iter()
+        .map(|d| d.0.chars().count())
+        .max()
+        .unwrap_or(1)
+        .min(inner.width as usize / 2);
+    let bars: Vec<Bar> = data
+        .iter()
+        .map(|(label, v)| {
+            Bar::default()
+                .value((*v).max(0) as u64)
+                .label(Line::from(format!("{:>label_w$}", fit(label, label_w))))
+        })
+        .collect();
+    let chart = BarChart::default()
+        .direction(ratatui::layout::Direction::Horizontal)
+        .data(BarGroup::default().bars(&bars))
+        .bar_width(1)
+        .bar_gap(0)
+        .bar_style(Style::default().fg(t.bar))
+        .value_style(t.dim)
+        .label_style(t.dim);
+    f.render_widget(chart, inner);
+}
+
+fn draw_overview(app: &mut App, f: &mut Frame, area: Rect) {
+    let t = app.theme.clone();
+    let Some(o) = app.overview.clone() else {
+        f.render_widget(
+            Paragraph::new("Computing the overview …")
+                .style(t.dim)
+                .block(block(app, " Overview ".into(), false)),
+            area,
+        );
+        return;
+    };
+    let [summary, top, bottom] = Layout::vertical([
+        Constraint::Length(5),
+        Constraint::Percentage(50),
+        Constraint::Percentage(50),
+    ])
+    .areas(area);
+    let kinds: Vec<String> = o.by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    let statuses: Vec<Span> = o
+        .by_status
+        .iter()
+        .map(|(k, n)| Span::styled(format!("{k} {n}  "), if k == "ok" { t.ok } else { t.error }))
+        .collect();
+    let text = vec![
+        Line::from(vec![
+            Span::styled(format!("{} files", o.files), t.accent),
+            Span::styled(
+                format!(" ({})  ", crate::catalogue::browse::human_size(o.bytes)),
+                t.dim,
+            ),
+            Span::raw(kinds.join(" · ")),
+        ]),
+        Line::from(vec![Span::raw(format!(
+            "{} patients · {} studies · {} series · {} instances · {} volumes",
+            o.patients, o.studies, o.series, o.instances, o.volumes
+        ))]),
+        Line::from([vec![Span::styled("status: ", t.dim)], statuses].concat()),
+    ];
+    f.render_widget(
+        Paragraph::new(text)
+            .block(block(app, " Overview ".into(), false))
+            .wrap(Wrap { trim: true }),
+        summary,
+    );
+    let cols = |a: Rect| {
+        Layout::horizontal([
+            Constraint::Percentage(25),
+            Constraint::Percentage(25),
+            Constraint::Percentage(25),
+            Constraint::Percentage(25),
+        ])
+        .areas::<4>(a)
+    };
+    let [a, b, c, d] = cols(top);
+    list_panel(app, f, a, "Modality", &o.by_modality);
+    list_panel(app, f, b, "Manufacturer / model", &o.by_manufacturer);
+    let syntaxes: Vec<(String, i64)> = o
+        .by_syntax
+        .iter()
+        .map(|(uid, n)| (crate::formats::dicom::syntax_label(uid).to_string(), *n))
+        .collect();
+    list_panel(app, f, c, "Transfer syntax", &syntaxes);
+    list_panel(app, f, d, "Series descriptions", &o.by_description);
+    let [a, b, c, d] = cols(bottom);
+    histogram(app, f, a, "Slice thickness (mm)", &o.slice_thickness);
+    histogram(app, f, b, "Pixel spacing (mm)", &o.pixel_spacing);
+    list_panel(app, f, c, "Matrix", &o.matrix);
+    histogram(app, f, d, "Study year", &o.study_years);
+}
+
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+/// The help overlay's text: every key, and the filter language.
+pub fn help_lines(app: &App) -> Vec<String> {
+    let mut v = vec![
+        "Movement (vim or arrows): j/k ↓/↑ move · h/← collapse, parent · l/→/Enter expand, open"
+            .to_string(),
+        "  Space toggle · g/G Home/End first/last · PgUp/PgDn, Ctrl-u/Ctrl-d page".into(),
+        "  In the metadata pane: Enter/l open a sequence, h close it, + / - open/close all".into(),
+        "Esc back out (q quits) · Ctrl-C quit".into(),
+        String::new(),
+    ];
+    for (action, _, what) in ACTIONS {
+        v.push(format!("{:>5}  {what}", app.keys.name(action)));
+    }
+    v.extend([
+        String::new(),
+        "Filter (/): terms separated by spaces, all must hold; -term negates".into(),
+        "  modality:CT manufacturer:GE* model: station: body: desc: study: protocol:".into(),
+        "  Manufacturer=GE*  0018,0050=5   any keyword or tag, * and ? wildcards".into(),
+        "  tag:0029,*  has an element of group 0029   kind:nifti  status:corrupt".into(),
+        "  sop:  ts:  rows:512  cols:  date:2021*  path:*/x/*  ext:  free text".into(),
+        "Commands (:): quit · filter EXPR · clear · theme dark|light|high-contrast".into(),
+        "  overview · browser · folders · sort · mark · compare · varying · expand".into(),
+        "  collapse · refresh · scan DIR".into(),
+        "Masked values (patient names, IDs, ...) show with r on one row at a time.".into(),
+    ]);
+    v
+}
+
+fn draw_help(app: &App, f: &mut Frame, area: Rect) {
+    let lines = help_lines(app);
+    let h = (lines.len() as u16 + 2).min(area.height);
+    let w = 84.min(area.width);
+    let r = centered(area, w, h);
+    f.render_widget(Clear, r);
+    let p = Paragraph::new(lines.into_iter().map(Line::from).collect::<Vec<_>>())
+        .style(app.theme.base)
+        .block(block(app, " Help — any key closes ".into(), true));
+    f.render_widget(p, r);
+}

@@ -1,0 +1,300 @@
+//! The console's state and rendering on ratatui's `TestBackend`: snapshots of the main
+//! screens at 80x24 and 160x48, and key-driven navigation, filtering, compare, varying tags,
+//! masking. Snapshots live in tests/snapshots/; `UPDATE_SNAPSHOTS=1 cargo test` rewrites them.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use dicura::tui::app::{App, Focus, Screen};
+use dicura::tui::{prepare, view, TuiOptions};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// A catalogue of the committed fixtures, in a temporary directory.
+fn catalogue() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("catalogue.sqlite");
+    let cat = dicura::catalogue::Catalogue::open(&db).unwrap();
+    let opts = dicura::scan::ScanOptions {
+        roots: vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")],
+        jobs: 2,
+        follow_links: false,
+        progress: false,
+        limits: Default::default(),
+        counters: None,
+    };
+    dicura::scan::scan(cat, &opts).unwrap();
+    (tmp, db)
+}
+
+fn app(db: &Path) -> App {
+    // No user configuration, whatever the machine has.
+    std::env::set_var("XDG_CONFIG_HOME", "/nonexistent-dicura-test-config");
+    let (mut app, _) = prepare(&TuiOptions {
+        path: Some(db.to_path_buf()),
+        db: db.to_path_buf(),
+        theme: Some("dark".into()),
+        read_only: true,
+    })
+    .unwrap();
+    app.db_label = "catalogue.sqlite".into();
+    settle(&mut app);
+    app
+}
+
+/// Applies background results until the worker is idle.
+fn settle(app: &mut App) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        while let Ok(done) = app.jobs.rx.try_recv() {
+            app.done(done);
+        }
+        if !app.jobs.busy() && app.jobs.rx.is_empty() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(Instant::now() < deadline, "background work did not finish");
+    }
+}
+
+fn key(app: &mut App, code: KeyCode) {
+    app.key(KeyEvent::new(code, KeyModifiers::NONE));
+    settle(app);
+}
+
+fn keys(app: &mut App, s: &str) {
+    for c in s.chars() {
+        key(app, KeyCode::Char(c));
+    }
+}
+
+fn render(app: &mut App, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| view::draw(app, f)).unwrap();
+    let buf = t.backend().buffer().clone();
+    let mut out = String::new();
+    for y in 0..h {
+        let mut line = String::new();
+        for x in 0..w {
+            line.push_str(buf[(x, y)].symbol());
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn snapshot(name: &str, text: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(format!("{name}.txt"));
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "missing snapshot {}: run with UPDATE_SNAPSHOTS=1",
+            path.display()
+        )
+    });
+    assert_eq!(
+        text, expected,
+        "snapshot {name} differs (UPDATE_SNAPSHOTS=1 to accept)"
+    );
+}
+
+/// Opens PAT000001's first study and series and selects its first instance.
+fn open_first_instance(app: &mut App) {
+    key(app, KeyCode::Char('2'));
+    // Row 0 is the DICOM group (open); rows 1.. are patients by ID: first the truncated
+    // fixture (cut before its patient attributes, so no ID), then PAT000001, PAT000002.
+    keys(app, "jjljljlj");
+}
+
+#[test]
+fn overview_snapshots() {
+    let (_tmp, db) = catalogue();
+    let mut a = app(&db);
+    assert_eq!(a.screen, Screen::Overview);
+    let small = render(&mut a, 80, 24);
+    assert!(small.contains("35 files"), "{small}");
+    // 24 good files in 2 patients / 3 studies / 5 series, plus the truncated file, which
+    // has no patient, study or series attributes left: one more of each.
+    assert!(
+        small.contains("3 patients · 4 studies · 6 series · 25 instances"),
+        "{small}"
+    );
+    assert!(small.contains("CT") && small.contains("MR"));
+    assert!(small.contains("Explicit"));
+    snapshot("overview_80x24", &small);
+    snapshot("overview_160x48", &render(&mut a, 160, 48));
+}
+
+#[test]
+fn browser_navigation_and_metadata_snapshots() {
+    let (_tmp, db) = catalogue();
+    let mut a = app(&db);
+    open_first_instance(&mut a);
+    let small = render(&mut a, 80, 24);
+    assert!(small.contains("IM00001.dcm"), "{small}");
+    // The metadata pane shows the file's header, meta group first.
+    assert!(small.contains("(0002,0000) UL"), "{small}");
+    // Patient names are masked in the tree and in the header.
+    assert!(
+        !small.contains("Müller") && !small.contains("PAT000001"),
+        "{small}"
+    );
+    assert!(small.contains("P***") || small.contains("#***"), "{small}");
+    snapshot("browser_80x24", &small);
+    let large = render(&mut a, 160, 48);
+    assert!(large.contains("(0010,0010) PN"), "{large}");
+    assert!(large.contains("M*** J***"), "{large}");
+    snapshot("browser_160x48", &large);
+
+    // Reveal the patient row: one row at a time.
+    keys(&mut a, "ggjj");
+    key(&mut a, KeyCode::Char('r'));
+    let revealed = render(&mut a, 120, 30);
+    assert!(
+        revealed.contains("PAT000001") && revealed.contains("Müller^Jürgen"),
+        "{revealed}"
+    );
+    key(&mut a, KeyCode::Char('j'));
+    assert!(!render(&mut a, 120, 30).contains("Müller^Jürgen"));
+
+    // Collapse with h, leave with q from the tree's top level only after Esc.
+    key(&mut a, KeyCode::Char('k'));
+    key(&mut a, KeyCode::Char('h'));
+    let collapsed = render(&mut a, 120, 30);
+    assert!(!collapsed.contains("#1 IM00001.dcm"), "{collapsed}");
+}
+
+#[test]
+fn sequences_fold_and_search_jumps_to_a_tag() {
+    let (_tmp, db) = catalogue();
+    let mut a = app(&db);
+    open_first_instance(&mut a);
+    key(&mut a, KeyCode::Tab);
+    assert_eq!(a.focus, Focus::Meta);
+    // Search by keyword: ProcedureCodeSequence (0008,1032) is in the first CT series.
+    key(&mut a, KeyCode::Char('/'));
+    keys(&mut a, "ProcedureCode");
+    key(&mut a, KeyCode::Enter);
+    let line = &a.meta.lines[a.meta.cursor];
+    assert_eq!(line.name, "ProcedureCodeSequence");
+    assert!(line.is_sequence && !line.expanded);
+    key(&mut a, KeyCode::Enter);
+    let text = render(&mut a, 160, 48);
+    assert!(text.contains("Item 1"), "{text}");
+    assert!(text.contains("CodeMeaning"), "{text}");
+    // Search by tag finds an element inside the sequence and opens it.
+    key(&mut a, KeyCode::Char('h'));
+    assert!(!render(&mut a, 160, 48).contains("Item 1"));
+    key(&mut a, KeyCode::Char('/'));
+    keys(&mut a, "0008,0104");
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.meta.lines[a.meta.cursor].name, "CodeMeaning");
+    // Private elements are named by their creator.
+    key(&mut a, KeyCode::Char('/'));
+    keys(&mut a, "0029,1010");
+    key(&mut a, KeyCode::Enter);
+}
+
+#[test]
+fn filter_by_modality_kind_and_tag() {
+    let (_tmp, db) = catalogue();
+    let mut a = app(&db);
+    key(&mut a, KeyCode::Char('2'));
+    let patients = |a: &App| a.counts().0;
+    assert_eq!(patients(&a), 3);
+    key(&mut a, KeyCode::Char('/'));
+    keys(&mut a, "modality:MR");
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(patients(&a), 2, "MR series belong to both named patients");
+    let text = render(&mut a, 120, 30);
+    assert!(text.contains("filter: modality:MR"), "{text}");
+    // Only MR series under the patients.
+    keys(&mut a, "jljl");
+    let text = render(&mut a, 120, 30);
+    assert!(text.contains(" MR ") && !text.contains(" CT "), "{text}");
+    // An element filter runs in the background and lands.
+    key(&mut a, KeyCode::Char('/'));
+    for _ in 0..20 {
+        key(&mut a, KeyCode::Backspace);
+    }
+    keys(&mut a, "tag:0029,*");
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(patients(&a), 2);
+    key(&mut a, KeyCode::Char('x'));
+    assert_eq!(patients(&a), 3);
+    key(&mut a, KeyCode::Char('/'));
+    keys(&mut a, "kind:nifti");
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.counts(), (0, 2, 0));
+    // A bad filter is an error on the status line, not a crash.
+    key(&mut a, KeyCode::Char('/'));
+    keys(&mut a, " Nope=1");
+    key(&mut a, KeyCode::Enter);
+    assert!(a.status_error && a.status.contains("Nope"), "{}", a.status);
+}
+
+#[test]
+fn compare_and_varying_tags() {
+    let (_tmp, db) = catalogue();
+    let mut a = app(&db);
+    open_first_instance(&mut a);
+    key(&mut a, KeyCode::Char('m'));
+    key(&mut a, KeyCode::Char('j'));
+    key(&mut a, KeyCode::Char('c'));
+    let text = render(&mut a, 160, 48);
+    assert!(text.contains("Compare"), "{text}");
+    for tag in ["0008,0018", "0020,0013", "0020,0032"] {
+        assert!(
+            text.contains(tag),
+            "{tag} missing from the comparison:\n{text}"
+        );
+    }
+    assert!(
+        !text.contains("0008,0060"),
+        "Modality does not differ:\n{text}"
+    );
+    // Back to the tree, then the varying tags of the series.
+    key(&mut a, KeyCode::Esc);
+    key(&mut a, KeyCode::Char('v'));
+    let text = render(&mut a, 160, 48);
+    assert!(text.contains("vary across 6"), "{text}");
+    assert!(
+        text.contains("InstanceNumber") && text.contains("SliceLocation"),
+        "{text}"
+    );
+}
+
+#[test]
+fn help_lists_every_key_and_small_terminals_do_not_break() {
+    let (_tmp, db) = catalogue();
+    let mut a = app(&db);
+    key(&mut a, KeyCode::Char('?'));
+    let text = render(&mut a, 100, 40);
+    for (action, default, _) in dicura::tui::keys::ACTIONS {
+        let _ = action;
+        assert!(
+            text.contains(&format!(" {default}  ")) || default.len() > 1,
+            "{default}"
+        );
+    }
+    assert!(text.contains("modality:CT"));
+    snapshot("help_100x40", &text);
+    key(&mut a, KeyCode::Esc);
+    open_first_instance(&mut a);
+    for (w, h) in [(20, 5), (40, 10), (80, 24), (250, 70), (1, 1)] {
+        let _ = render(&mut a, w, h);
+    }
+    // q backs out of the metadata pane, then quits.
+    key(&mut a, KeyCode::Tab);
+    key(&mut a, KeyCode::Char('q'));
+    assert!(!a.quit);
+    key(&mut a, KeyCode::Char('q'));
+    assert!(a.quit);
+}
