@@ -362,7 +362,8 @@ fn matrix_lines(name: &str, m: Option<[[f64; 4]; 4]>) -> Vec<Shown> {
             .enumerate()
             .map(|(i, r)| {
                 field(
-                    if i == 0 { name } else { "" },
+                    // A blank (not empty) label keeps continuation rows in the value column.
+                    if i == 0 { name } else { " " },
                     format!("[{:>9.3} {:>9.3} {:>9.3} {:>9.3}]", r[0], r[1], r[2], r[3]),
                 )
             })
