@@ -89,12 +89,106 @@ fn run(dir: &Path, mode: ScanChecks) -> (f64, f64, usize) {
     (scan_s, total, findings)
 }
 
+/// The Findings pane's queries over a catalogue holding 1,000,000 findings.
+fn million_findings() {
+    use dicura::catalogue::findings::FindingFilter;
+    use dicura::checks::engine::{Finding, RULES};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let cat = Catalogue::open(&tmp.path().join("m.sqlite")).expect("catalogue");
+    let t = Instant::now();
+    for chunk in 0..10 {
+        let findings: Vec<Finding> = (0..100_000)
+            .map(|i| {
+                let rule = &RULES[(i * 7 + chunk) % RULES.len()];
+                let mut f = Finding::new(
+                    rule.code,
+                    format!("series:1.2.{chunk}.{}", i / 50),
+                    "bench finding",
+                );
+                f.path = Some(format!("/data/p{chunk}/s{}/IM{i:05}.dcm", i / 50));
+                f.series_uid = Some(format!("1.2.{chunk}.{}", i / 50));
+                f
+            })
+            .collect();
+        cat.replace_findings(&format!("bench{chunk}"), ("all", ""), &findings)
+            .expect("insert");
+    }
+    let insert = t.elapsed().as_secs_f64();
+    let time = |f: &dyn Fn()| {
+        let t = Instant::now();
+        f();
+        t.elapsed().as_secs_f64() * 1000.0
+    };
+    let all = FindingFilter {
+        include_acknowledged: true,
+        ..Default::default()
+    };
+    let groups = time(&|| {
+        cat.finding_groups(&all).expect("groups");
+    });
+    let first = time(&|| {
+        cat.findings_page(&all, None, 100).expect("page");
+    });
+    let page = cat.findings_page(&all, None, 5000).expect("page");
+    let last = page
+        .last()
+        .map(|r| (r.cursor().0, r.cursor().1.to_string(), r.cursor().2));
+    let next = time(&|| {
+        let after = last.as_ref().map(|(r, c, i)| (*r, c.as_str(), *i));
+        cat.findings_page(&all, after, 100).expect("page");
+    });
+    let code = FindingFilter {
+        code: Some("series.".into()),
+        include_acknowledged: true,
+        ..Default::default()
+    };
+    let family = time(&|| {
+        cat.findings_page(&code, None, 100).expect("page");
+    });
+    let exact = FindingFilter {
+        code: Some("series.slice.gap".into()),
+        include_acknowledged: true,
+        ..Default::default()
+    };
+    let one_rule = time(&|| {
+        cat.findings_page(&exact, None, 100).expect("page");
+    });
+    let series = FindingFilter {
+        series_uid: Some("1.2.3.999".into()),
+        include_acknowledged: true,
+        ..Default::default()
+    };
+    let one_series = time(&|| {
+        cat.findings_page(&series, None, 100).expect("page");
+    });
+    let ack = time(&|| {
+        cat.acknowledge("series.slice.gap", "series:1.2.3.999", None, "bench")
+            .expect("ack");
+    });
+    println!();
+    println!("| 1,000,000 findings in the catalogue (inserted in {insert:.1} s) | ms |");
+    println!("|---|---:|");
+    println!("| counts per severity and rule (`finding_groups`) | {groups:.1} |");
+    println!("| first page of 100 (`findings_page`) | {first:.1} |");
+    println!("| page of 100 after row 5,000 (keyset) | {next:.1} |");
+    println!("| first page of one rule (`series.slice.gap`) | {one_rule:.1} |");
+    println!(
+        "| first page of one rule family (`series.`: a scan, not for the pane) | {family:.1} |"
+    );
+    println!("| findings of one series | {one_series:.1} |");
+    println!("| acknowledge a rule for one series | {ack:.1} |");
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
 
 fn main() {
+    if std::env::args().any(|a| a == "--findings-only") {
+        million_findings();
+        return;
+    }
     let files = arg("--files", 20_000);
     let runs = arg("--runs", 3).max(1);
     let dir = dataset(files);
@@ -131,4 +225,5 @@ fn main() {
     );
     println!("| scan with per-file + cross-file checks (series, studies, duplicate hashing, outliers) | {s:.2} | +{:.0}% |", (s / p - 1.0) * 100.0);
     println!("| ... then `dicura check` (nothing pending: lists {findings} findings) | {t:.2} | +{:.0}% |", (t / p - 1.0) * 100.0);
+    million_findings();
 }

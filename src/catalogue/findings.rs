@@ -34,7 +34,8 @@ pub struct FindingRow {
 pub struct FindingFilter {
     /// Only findings at or above this severity.
     pub min_severity: Option<Severity>,
-    /// Only this rule (exact code) or, ending in `.`, this family prefix (e.g. `series.`).
+    /// Only this rule (exact code: an index range) or, ending in `.`, this family prefix (e.g.
+    /// `series.`; a scan of the findings, for exports rather than interactive paging).
     pub code: Option<String>,
     pub file_id: Option<i64>,
     pub series_uid: Option<String>,

@@ -232,10 +232,15 @@ CREATE TABLE findings (
     ack_id      INTEGER,                -- the acknowledgement that covers it, if any
     created     REAL NOT NULL
 );
+-- Listing order is (rank DESC, code, id): the whole list, one rule, one file, series or study
+-- are each an index range, so a page costs the same with a million findings.
 CREATE INDEX findings_page ON findings(rank DESC, code, id);
+CREATE INDEX findings_code ON findings(code, rank DESC, id);
+CREATE INDEX findings_counts ON findings(rank, code, ack_id);
 CREATE INDEX findings_file ON findings(file_id);
-CREATE INDEX findings_source_series ON findings(source, series_uid);
-CREATE INDEX findings_source_study ON findings(source, study_uid);
+CREATE INDEX findings_series ON findings(series_uid, source);
+CREATE INDEX findings_study ON findings(study_uid, source);
+CREATE INDEX findings_source ON findings(source);
 CREATE INDEX findings_subject ON findings(code, subject);
 CREATE INDEX findings_group ON findings(grp) WHERE grp IS NOT NULL;
 
