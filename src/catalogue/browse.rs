@@ -215,11 +215,11 @@ fn and(parts: Vec<String>) -> String {
 
 /// Files that are neither instances nor volumes: other kinds, and DICOM/NIfTI/Analyze files
 /// that could not be parsed (which are never `ok`). Written so SQLite uses `files_kind`.
-const OTHER_FILES: &str = "f.id IN (SELECT x.id FROM files x \
-     WHERE x.kind IN ('other', 'unreadable', 'volume_data') UNION ALL SELECT x.id FROM files x \
-     WHERE x.kind IN ('dicom', 'nifti', 'analyze') AND x.status IN ('truncated', 'corrupt', 'unreadable') \
-       AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.file_id = x.id) \
-       AND NOT EXISTS (SELECT 1 FROM volumes v WHERE v.file_id = x.id))";
+const OTHER_KINDS: &str = "f.kind IN ('other', 'unreadable', 'volume_data')";
+const UNPARSED: &str = "f.kind IN ('dicom', 'nifti', 'analyze') \
+     AND f.status IN ('truncated', 'corrupt', 'unreadable') \
+     AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.file_id = f.id) \
+     AND NOT EXISTS (SELECT 1 FROM volumes v WHERE v.file_id = f.id)";
 
 const INSTANCE_JOIN: &str = "instances i JOIN files f ON f.id = i.file_id \
      JOIN series s ON s.id = i.series_ref JOIN studies st ON st.id = s.study_ref \
@@ -306,6 +306,18 @@ impl Catalogue {
         sort: usize,
         offset: usize,
     ) -> Result<(usize, Vec<Row>)> {
+        self.patients_page_known(scope, sort, offset, None)
+    }
+
+    /// [`Catalogue::patients_page`] when the caller already knows the total (the browser has
+    /// it from [`Catalogue::group_totals`]), saving a count.
+    pub fn patients_page_known(
+        &self,
+        scope: &Scope,
+        sort: usize,
+        offset: usize,
+        known_total: Option<usize>,
+    ) -> Result<(usize, Vec<Row>)> {
         if !scope.dicom {
             return Ok((0, Vec::new()));
         }
@@ -315,27 +327,51 @@ impl Catalogue {
         } else {
             "1"
         };
+        // Patients with a series in scope, found by walking patients in the sort order and
+        // stopping at the page's end (cheap), not by collecting every matching patient.
         let where_p = if arr.is_some() {
-            format!("p.id IN (SELECT st.patient_ref FROM studies st JOIN series s ON s.study_ref = st.id WHERE {in_scope})")
+            "EXISTS (SELECT 1 FROM studies st JOIN series s ON s.study_ref = st.id \
+             WHERE st.patient_ref = p.id AND s.id IN rarray(?1))"
         } else {
-            "1".into()
+            "1"
         };
-        let total_sql = format!("SELECT count(*) FROM patients p WHERE {where_p}");
-        let page_sql = format!(
-            "SELECT p.id, p.patient_id, p.patient_name, coalesce(p.birth_date, ''), coalesce(p.sex, ''),
-               (SELECT count(DISTINCT st.id) FROM studies st JOIN series s ON s.study_ref = st.id
-                 WHERE st.patient_ref = p.id AND {series_ok}) AS n_studies,
-               (SELECT count(*) FROM studies st JOIN series s ON s.study_ref = st.id
-                 WHERE st.patient_ref = p.id AND {series_ok}) AS n_series,
-               (SELECT coalesce(sum(s.n_instances), 0) FROM studies st JOIN series s ON s.study_ref = st.id
-                 WHERE st.patient_ref = p.id AND {series_ok}) AS n_instances
-             FROM patients p WHERE {where_p} ORDER BY {} LIMIT {PAGE} OFFSET {offset}",
-            order(PATIENT_SORTS, sort)
-        );
+        let total_sql = if arr.is_some() {
+            format!(
+                "SELECT count(DISTINCT st.patient_ref) FROM series s JOIN studies st ON st.id = s.study_ref \
+                 WHERE {in_scope}"
+            )
+        } else {
+            "SELECT count(*) FROM patients".to_string()
+        };
+        // Counts for the page's patients in one grouped join over their series.
+        let grouped = |from: &str| {
+            format!(
+                "SELECT p.id, p.patient_id, p.patient_name, coalesce(p.birth_date, ''), coalesce(p.sex, ''),
+                        count(DISTINCT st.id), count(s.id), coalesce(sum(s.n_instances), 0) AS n_instances
+                 FROM {from} p JOIN studies st ON st.patient_ref = p.id JOIN series s ON s.study_ref = st.id
+                 WHERE {series_ok} GROUP BY p.id"
+            )
+        };
+        let page_sql = if sort == 2 {
+            // Sorting by size needs the counts of every patient.
+            format!(
+                "{} ORDER BY {} LIMIT {PAGE} OFFSET {offset}",
+                grouped("patients"),
+                order(PATIENT_SORTS, sort)
+            )
+        } else {
+            let page = format!(
+                "(SELECT p.* FROM patients p WHERE {where_p} ORDER BY {} LIMIT {PAGE} OFFSET {offset})",
+                order(PATIENT_SORTS, sort)
+            );
+            format!("{} ORDER BY {}", grouped(&page), order(PATIENT_SORTS, sort))
+        };
         self.with_array(|c| {
             let args = bind(&arr, &[]);
-            let total: i64 =
-                c.query_row(&total_sql, params_from_iter(args.iter()), |r| r.get(0))?;
+            let total: i64 = match known_total {
+                Some(t) => t as i64,
+                None => c.query_row(&total_sql, params_from_iter(args.iter()), |r| r.get(0))?,
+            };
             let mut stmt = c.prepare(&page_sql)?;
             let rows = stmt
                 .query_map(params_from_iter(args.iter()), |r| {
@@ -505,7 +541,7 @@ impl Catalogue {
             return Ok((0, Vec::new()));
         }
         let base = format!(
-            "FROM volumes v JOIN files f ON f.id = v.file_id WHERE f.removed_at IS NULL AND {cond}"
+            "FROM volumes v CROSS JOIN files f ON f.id = v.file_id WHERE f.removed_at IS NULL AND {cond}"
         );
         let page_sql = format!(
             "SELECT f.id, f.path, v.format, v.dims, v.datatype_name, coalesce(v.orientation, ''), f.status
@@ -548,15 +584,23 @@ impl Catalogue {
         if cond == "0" {
             return Ok((0, Vec::new()));
         }
-        let base = format!("FROM files f WHERE {OTHER_FILES} AND f.removed_at IS NULL AND {cond}");
+        // Two branches that each use the kind index; the condition's parameters are numbered
+        // so both branches share them.
+        let numbered = shift_params(&cond, 0);
+        let cols = "f.id, f.path, f.kind, f.size, coalesce(f.error, '') AS error, f.status";
+        let union = format!(
+            "SELECT {cols} FROM files f WHERE {OTHER_KINDS} AND f.removed_at IS NULL AND {numbered}
+             UNION ALL
+             SELECT {cols} FROM files f WHERE {UNPARSED} AND f.removed_at IS NULL AND {numbered}"
+        );
+        let order_by = order(FILE_SORTS, sort).replace("f.", "");
         let page_sql = format!(
-            "SELECT f.id, f.path, f.kind, f.size, coalesce(f.error, ''), f.status
-             {base} ORDER BY {} LIMIT {PAGE} OFFSET {offset}",
-            order(FILE_SORTS, sort)
+            "SELECT id, path, kind, size, error, status FROM ({union})
+             ORDER BY {order_by} LIMIT {PAGE} OFFSET {offset}"
         );
         self.sql(|c| {
             let total: i64 = c.query_row(
-                &format!("SELECT count(*) {base}"),
+                &format!("SELECT count(*) FROM ({union})"),
                 params_from_iter(params.iter()),
                 |r| r.get(0),
             )?;
@@ -587,8 +631,8 @@ impl Catalogue {
             let (in_scope, arr) = series_filter(scope);
             let sql = if arr.is_some() {
                 format!(
-                    "SELECT count(*) FROM patients p WHERE p.id IN (SELECT st.patient_ref FROM studies st \
-                     JOIN series s ON s.study_ref = st.id WHERE {in_scope})"
+                    "SELECT count(DISTINCT st.patient_ref) FROM series s JOIN studies st ON st.id = s.study_ref \
+                     WHERE {in_scope}"
                 )
             } else {
                 "SELECT count(*) FROM patients".to_string()
@@ -605,14 +649,18 @@ impl Catalogue {
             self.sql(|c| {
                 let v: i64 = c.query_row(
                     &format!(
-                        "SELECT count(*) FROM volumes v JOIN files f ON f.id = v.file_id \
+                        "SELECT count(*) FROM volumes v CROSS JOIN files f ON f.id = v.file_id \
                          WHERE f.removed_at IS NULL AND {cond}"
                     ),
                     params_from_iter(params.iter()),
                     |r| r.get(0),
                 )?;
+                let numbered = shift_params(&cond, 0);
                 let o: i64 = c.query_row(
-                    &format!("SELECT count(*) FROM files f WHERE {OTHER_FILES} AND f.removed_at IS NULL AND {cond}"),
+                    &format!(
+                        "SELECT (SELECT count(*) FROM files f WHERE {OTHER_KINDS} AND f.removed_at IS NULL AND {numbered})
+                              + (SELECT count(*) FROM files f WHERE {UNPARSED} AND f.removed_at IS NULL AND {numbered})"
+                    ),
                     params_from_iter(params.iter()),
                     |r| r.get(0),
                 )?;
@@ -701,10 +749,28 @@ impl Catalogue {
         })
     }
 
-    /// Counts for the overview. Series-level facts come from the series table with an indexed
-    /// count per series; instance-level ones from a single pass over the instances.
+    /// The whole overview (both passes).
     pub fn overview(&self) -> Result<Overview> {
-        use std::collections::HashMap;
+        let mut o = self.overview_summary()?;
+        self.overview_instances(&mut o)?;
+        Ok(o)
+    }
+
+    /// The instance-level histograms: one pass over every instance (seconds on a million).
+    pub fn overview_instances(&self, o: &mut Overview) -> Result<()> {
+        let full = self.overview_full()?;
+        o.by_syntax = full.by_syntax;
+        o.slice_thickness = full.slice_thickness;
+        o.pixel_spacing = full.pixel_spacing;
+        o.matrix = full.matrix;
+        o.bytes = full.bytes;
+        o.instances_pending = false;
+        Ok(())
+    }
+
+    /// The overview's quick part: counts and the series-level lists (a fraction of a second
+    /// on a million instances). Instance-level histograms are left pending.
+    pub fn overview_summary(&self) -> Result<Overview> {
         self.sql(|c| {
             let one = |sql: &str| c.query_row(sql, [], |r| r.get::<_, i64>(0));
             let grouped = |sql: &str| -> rusqlite::Result<Vec<(String, i64)>> {
@@ -720,9 +786,9 @@ impl Catalogue {
                 rows.collect()
             };
             let name = |s: String| if s.is_empty() { "(none)".to_string() } else { s };
-            let mut modality: HashMap<String, i64> = HashMap::new();
-            let mut maker: HashMap<String, i64> = HashMap::new();
-            let mut desc: HashMap<String, i64> = HashMap::new();
+            let mut modality: std::collections::HashMap<String, i64> = Default::default();
+            let mut maker: std::collections::HashMap<String, i64> = Default::default();
+            let mut desc: std::collections::HashMap<String, i64> = Default::default();
             {
                 let mut stmt = c.prepare(
                     "SELECT coalesce(s.modality, ''),
@@ -738,31 +804,69 @@ impl Catalogue {
                     *desc.entry(name(r.get(2)?)).or_default() += 1;
                 }
             }
+            let top = |m: std::collections::HashMap<String, i64>, k: usize| {
+                let mut v: Vec<(String, i64)> = m.into_iter().collect();
+                v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+                v.truncate(k);
+                v
+            };
+            let by_kind = grouped(
+                "SELECT kind, count(*) FROM files WHERE removed_at IS NULL GROUP BY kind ORDER BY 2 DESC",
+            )?;
+            Ok(Overview {
+                files: by_kind.iter().map(|k| k.1).sum(),
+                patients: one("SELECT count(*) FROM patients")?,
+                studies: one("SELECT count(*) FROM studies")?,
+                series: one("SELECT count(*) FROM series")?,
+                instances: one("SELECT coalesce(sum(n_instances), 0) FROM series")?,
+                volumes: one(
+                    "SELECT count(*) FROM volumes v CROSS JOIN files f ON f.id = v.file_id WHERE f.removed_at IS NULL",
+                )?,
+                bytes: -1,
+                by_kind,
+                by_status: grouped(
+                    "SELECT status, count(*) FROM files WHERE removed_at IS NULL GROUP BY status ORDER BY 2 DESC",
+                )?,
+                by_modality: top(modality, 12),
+                by_manufacturer: top(maker, 12),
+                by_description: top(desc, 15),
+                study_years: grouped(
+                    "SELECT substr(study_date, 1, 4), count(*) FROM studies WHERE length(study_date) >= 4
+                     GROUP BY 1 ORDER BY 1 LIMIT 60",
+                )?,
+                instances_pending: true,
+                ..Default::default()
+            })
+        })
+    }
+
+    /// The instance-level lists in a single pass over the instances.
+    fn overview_full(&self) -> Result<Overview> {
+        use std::collections::HashMap;
+        self.sql(|c| {
             let mut syntax: HashMap<String, i64> = HashMap::new();
             let mut thickness: HashMap<i64, i64> = HashMap::new();
             let mut spacing: HashMap<i64, i64> = HashMap::new();
             let mut matrix: HashMap<String, i64> = HashMap::new();
-            {
-                let mut stmt = c.prepare(
-                    "SELECT transfer_syntax_uid, CAST(round(slice_thickness * 100) AS INTEGER),
-                            CAST(round(CAST(pixel_spacing AS REAL) * 1000) AS INTEGER),
-                            rows || 'x' || columns, count(*)
-                     FROM instances GROUP BY 1, 2, 3, 4",
-                )?;
-                let mut rows = stmt.query([])?;
-                while let Some(r) = rows.next()? {
-                    let n: i64 = r.get(4)?;
-                    let ts: Option<String> = r.get(0)?;
-                    *syntax.entry(ts.unwrap_or_default()).or_default() += n;
-                    if let Some(t) = r.get::<_, Option<i64>>(1)? {
-                        *thickness.entry(t).or_default() += n;
-                    }
-                    if let Some(p) = r.get::<_, Option<i64>>(2)? {
-                        *spacing.entry(p).or_default() += n;
-                    }
-                    if let Some(m) = r.get::<_, Option<String>>(3)? {
-                        *matrix.entry(m).or_default() += n;
-                    }
+            let mut stmt = c.prepare(
+                "SELECT transfer_syntax_uid, CAST(round(slice_thickness * 100) AS INTEGER),
+                        CAST(round(CAST(pixel_spacing AS REAL) * 1000) AS INTEGER),
+                        rows || 'x' || columns, count(*)
+                 FROM instances GROUP BY 1, 2, 3, 4",
+            )?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                let n: i64 = r.get(4)?;
+                let ts: Option<String> = r.get(0)?;
+                *syntax.entry(ts.unwrap_or_default()).or_default() += n;
+                if let Some(t) = r.get::<_, Option<i64>>(1)? {
+                    *thickness.entry(t).or_default() += n;
+                }
+                if let Some(p) = r.get::<_, Option<i64>>(2)? {
+                    *spacing.entry(p).or_default() += n;
+                }
+                if let Some(m) = r.get::<_, Option<String>>(3)? {
+                    *matrix.entry(m).or_default() += n;
                 }
             }
             let top = |m: HashMap<String, i64>, k: usize| {
@@ -779,32 +883,16 @@ impl Catalogue {
                     .collect::<Vec<_>>()
             };
             Ok(Overview {
-                files: one("SELECT count(*) FROM files WHERE removed_at IS NULL")?,
-                patients: one("SELECT count(*) FROM patients")?,
-                studies: one("SELECT count(*) FROM studies")?,
-                series: one("SELECT count(*) FROM series")?,
-                instances: one("SELECT count(*) FROM instances")?,
-                volumes: one(
-                    "SELECT count(*) FROM volumes v JOIN files f ON f.id = v.file_id WHERE f.removed_at IS NULL",
+                bytes: c.query_row(
+                    "SELECT coalesce(sum(size), 0) FROM files WHERE removed_at IS NULL",
+                    [],
+                    |r| r.get(0),
                 )?,
-                bytes: one("SELECT coalesce(sum(size), 0) FROM files WHERE removed_at IS NULL")?,
-                by_kind: grouped(
-                    "SELECT kind, count(*) FROM files WHERE removed_at IS NULL GROUP BY kind ORDER BY 2 DESC",
-                )?,
-                by_status: grouped(
-                    "SELECT status, count(*) FROM files WHERE removed_at IS NULL GROUP BY status ORDER BY 2 DESC",
-                )?,
-                by_modality: top(modality, 12),
-                by_manufacturer: top(maker, 12),
                 by_syntax: top(syntax, 12),
-                by_description: top(desc, 15),
                 slice_thickness: ordered(thickness, 100.0),
                 pixel_spacing: ordered(spacing, 1000.0),
                 matrix: top(matrix, 20),
-                study_years: grouped(
-                    "SELECT substr(study_date, 1, 4), count(*) FROM studies WHERE length(study_date) >= 4
-                     GROUP BY 1 ORDER BY 1 LIMIT 60",
-                )?,
+                ..Default::default()
             })
         })
     }
@@ -833,6 +921,8 @@ pub struct Overview {
     pub pixel_spacing: Vec<(String, i64)>,
     pub matrix: Vec<(String, i64)>,
     pub study_years: Vec<(String, i64)>,
+    /// The instance-level lists (syntax, thickness, spacing, matrix, bytes) are still coming.
+    pub instances_pending: bool,
 }
 
 /// `s.id IN rarray(?1)` with the array, or `1` when every series matches.

@@ -247,6 +247,8 @@ impl Writer {
                 "UPDATE scans SET status = 'complete', finished = ?2, summary = ?3 WHERE id = ?1",
                 params![self.scan_id, t, summary_json],
             )?;
+            // Give the query planner statistics (bounded work), so browsing picks good plans.
+            c.execute_batch("PRAGMA analysis_limit = 1000; PRAGMA optimize;")?;
             // Keep the WAL from growing without bound across large scans.
             c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
             Ok(())

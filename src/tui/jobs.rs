@@ -130,7 +130,7 @@ fn worker(db: PathBuf, rx: Receiver<Job>, tx: Sender<Done>, in_flight: Arc<Atomi
         }
         for (_, job) in latest {
             let done = match &cat {
-                Some(cat) => run(cat, job),
+                Some(cat) => run(cat, job, &tx),
                 None => failed(job, format!("cannot open the catalogue {}", db.display())),
             };
             if tx.send(done).is_err() {
@@ -167,10 +167,23 @@ fn failed(job: Job, msg: String) -> Done {
     }
 }
 
-fn run(cat: &Catalogue, job: Job) -> Done {
+fn run(cat: &Catalogue, job: Job, tx: &Sender<Done>) -> Done {
     match job {
         Job::Scope(f) => Done::Scope(cat.scope_spec(&f).map_err(|e| e.to_string())),
-        Job::Overview => Done::Overview(cat.overview().map_err(|e| e.to_string())),
+        Job::Overview => {
+            // The quick part first, so the first screen fills at once; then the histograms.
+            match cat.overview_summary() {
+                Ok(mut o) => {
+                    let _ = tx.send(Done::Overview(Ok(o.clone())));
+                    Done::Overview(
+                        cat.overview_instances(&mut o)
+                            .map(|_| o)
+                            .map_err(|e| e.to_string()),
+                    )
+                }
+                Err(e) => Done::Overview(Err(e.to_string())),
+            }
+        }
         Job::Metadata(file) => match cat.file_info(file) {
             Ok(Some((path, kind, status, error))) => {
                 let result = load(Path::new(&path), &kind, status, error);

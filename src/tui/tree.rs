@@ -203,7 +203,11 @@ pub fn fetch(
             ];
             return Ok((3, nodes));
         }
-        Kind::DicomGroup => cat.patients_page(scope, sort, offset)?,
+        Kind::DicomGroup => {
+            // The group row already carries the total.
+            let known = parent.row.counts.first().map(|n| *n as usize);
+            cat.patients_page_known(scope, sort, offset, known)?
+        }
         Kind::Patient => cat.studies_page(scope, parent.row.id, sort, offset)?,
         Kind::Study => cat.series_page(scope, parent.row.id, sort, offset)?,
         Kind::Series => cat.instances_page(scope, parent.row.id, sort, offset)?,

@@ -549,7 +549,12 @@ fn histogram(app: &App, f: &mut Frame, area: Rect, title: &str, data: &[(String,
     let inner = b.inner(area);
     f.render_widget(b, area);
     if data.is_empty() {
-        f.render_widget(Paragraph::new("(no data)").style(t.dim), inner);
+        let msg = if title.ends_with('…') {
+            "computing …"
+        } else {
+            "(no data)"
+        };
+        f.render_widget(Paragraph::new(msg).style(t.dim), inner);
         return;
     }
     let data = rebin(data, inner.height as usize);
@@ -605,7 +610,11 @@ fn draw_overview(app: &mut App, f: &mut Frame, area: Rect) {
         Line::from(vec![
             Span::styled(format!("{} files", o.files), t.accent),
             Span::styled(
-                format!(" ({})  ", crate::catalogue::browse::human_size(o.bytes)),
+                if o.bytes < 0 {
+                    "  ".to_string()
+                } else {
+                    format!(" ({})  ", crate::catalogue::browse::human_size(o.bytes))
+                },
                 t.dim,
             ),
             Span::raw(kinds.join(" · ")),
@@ -631,6 +640,13 @@ fn draw_overview(app: &mut App, f: &mut Frame, area: Rect) {
         ])
         .areas::<4>(a)
     };
+    let pending = |title: &str| {
+        if o.instances_pending {
+            format!("{title} …")
+        } else {
+            title.to_string()
+        }
+    };
     let [a, b, c, d] = cols(top);
     list_panel(app, f, a, "Modality", &o.by_modality);
     list_panel(app, f, b, "Manufacturer / model", &o.by_manufacturer);
@@ -639,12 +655,18 @@ fn draw_overview(app: &mut App, f: &mut Frame, area: Rect) {
         .iter()
         .map(|(uid, n)| (crate::formats::dicom::syntax_label(uid).to_string(), *n))
         .collect();
-    list_panel(app, f, c, "Transfer syntax", &syntaxes);
+    list_panel(app, f, c, &pending("Transfer syntax"), &syntaxes);
     list_panel(app, f, d, "Series descriptions", &o.by_description);
     let [a, b, c, d] = cols(bottom);
-    histogram(app, f, a, "Slice thickness (mm)", &o.slice_thickness);
-    histogram(app, f, b, "Pixel spacing (mm)", &o.pixel_spacing);
-    list_panel(app, f, c, "Matrix", &o.matrix);
+    histogram(
+        app,
+        f,
+        a,
+        &pending("Slice thickness (mm)"),
+        &o.slice_thickness,
+    );
+    histogram(app, f, b, &pending("Pixel spacing (mm)"), &o.pixel_spacing);
+    list_panel(app, f, c, &pending("Matrix"), &o.matrix);
     histogram(app, f, d, "Study year", &o.study_years);
 }
 
