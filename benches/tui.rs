@@ -72,6 +72,7 @@ fn catalogue(instances: usize) -> PathBuf {
                                     previous: None,
                                     event: None,
                                     payload: Payload::Dicom(Box::new(InstanceRow::from_header(&h))),
+                                    findings: Vec::new(),
                                 });
                             }
                         }

@@ -4,6 +4,7 @@
 //! parse) → [`catalogue`] (the only owner of SQLite) → analyses and views ([`tui`], [`cli`]).
 
 pub mod catalogue;
+pub mod checks;
 pub mod cli;
 pub mod filter;
 pub mod formats;

@@ -2001,6 +2001,246 @@ pub fn write_fixtures(out: &Path) -> io::Result<SynthSummary> {
     Ok(summary)
 }
 
+/// One planted defect of [`write_defects`]: the file or folder it is in and the rule code that
+/// must find it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlantedDefect {
+    /// Path relative to the output directory.
+    pub path: String,
+    /// The rule that finds it (see `dicura::checks::engine::RULES`).
+    pub code: &'static str,
+    /// Findings the rule reports for it (a duplicate set reports one per member).
+    pub findings: usize,
+}
+
+/// Writes a tree of DICOM and NIfTI files in which each defect of the returned list is planted
+/// once (everything else is as conformant as [`slice_writer`] and [`nifti1_volume`] make it):
+/// `dicom/<case>/...` and `nifti/<case>.nii`. Deterministic.
+pub fn write_defects(out: &Path) -> io::Result<Vec<PlantedDefect>> {
+    const SEED: u64 = 4_040_404;
+    let mut planted = Vec::new();
+    let mut plant = |path: &str, code: &'static str, findings: usize| {
+        planted.push(PlantedDefect {
+            path: path.to_string(),
+            code,
+            findings,
+        })
+    };
+    let put = |rel: &str, bytes: &[u8]| -> io::Result<()> {
+        let p = out.join(rel);
+        if let Some(dir) = p.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(p, bytes)
+    };
+    let patient = Patient::synthetic(SEED, 0);
+    let study = Study::synthetic(SEED, 0, 0);
+    let series = |index: usize, n: usize| {
+        let mut se = Series::synthetic(SEED, 0, &study, index, 16, 16, n);
+        se.modality = Modality::Ct;
+        se.slice_thickness = 2.5;
+        se
+    };
+    let slice = |se: &Series, i: usize| slice_writer(&patient, &study, se, i);
+
+    // Missing slice: instance 4 of 8 is not there (a gap in position and in Instance Number).
+    let se = series(0, 8);
+    for i in (0..8).filter(|i| *i != 3) {
+        put(
+            &format!("dicom/gap/{}", Series::file_name(i)),
+            &slice(&se, i).finish(),
+        )?;
+    }
+    plant("dicom/gap", "series.slice.gap", 1);
+    plant("dicom/gap", "series.instance.gap", 1);
+
+    // Two slices at one position: instance 7 repeats instance 2's position (other pixels).
+    let se = series(1, 6);
+    for i in 0..6 {
+        put(
+            &format!("dicom/dup_position/{}", Series::file_name(i)),
+            &slice(&se, i).finish(),
+        )?;
+    }
+    let mut w = slice(&se, 1);
+    w.str(tags::SOP_INSTANCE_UID, "UI", &se.sop_instance_uid(6))
+        .media_storage_sop_instance_uid(&se.sop_instance_uid(6))
+        .is(tags::INSTANCE_NUMBER, 7)
+        .pixel_data_native(&vec![7u8; 16 * 16 * 2]);
+    put("dicom/dup_position/IM00007.dcm", &w.finish())?;
+    plant("dicom/dup_position", "series.slice.duplicate_position", 1);
+
+    // A byte-identical copy, a UID conflict, and a re-exported copy (same pixels, new UIDs).
+    let se = series(2, 4);
+    for i in 0..4 {
+        put(
+            &format!("dicom/copies/{}", Series::file_name(i)),
+            &slice(&se, i).finish(),
+        )?;
+    }
+    put("dicom/copies/IM00002 copy.dcm", &slice(&se, 1).finish())?;
+    plant(
+        "dicom/copies/IM00002 copy.dcm",
+        "duplicate.identical_files",
+        2,
+    );
+    let mut w = slice(&se, 2);
+    w.pixel_data_native(&vec![3u8; 16 * 16 * 2]);
+    put("dicom/copies/IM00003_conflict.dcm", &w.finish())?;
+    plant(
+        "dicom/copies/IM00003_conflict.dcm",
+        "duplicate.uid_conflict",
+        2,
+    );
+    let mut export = series(3, 1);
+    export.uid = uid_from(&[SEED, 77, 1]);
+    let mut w = slice(&se, 3);
+    let new_uid = uid_from(&[SEED, 77, 2]);
+    w.str(tags::SOP_INSTANCE_UID, "UI", &new_uid)
+        .media_storage_sop_instance_uid(&new_uid)
+        .str(tags::SERIES_INSTANCE_UID, "UI", &export.uid)
+        .is(tags::SERIES_NUMBER, 99);
+    put("dicom/export/IM00001.dcm", &w.finish())?;
+    plant("dicom/export/IM00001.dcm", "duplicate.pixel_copy", 2);
+
+    // Mixed matrix: one slice of a 16x16 series is 32x32.
+    let se = series(4, 3);
+    for i in 0..3 {
+        let mut w = slice(&se, i);
+        if i == 2 {
+            w.u16(tags::ROWS, 32)
+                .u16(tags::COLUMNS, 32)
+                .pixel_data_native(&vec![9u8; 32 * 32 * 2]);
+        }
+        put(
+            &format!("dicom/mixed/{}", Series::file_name(i)),
+            &w.finish(),
+        )?;
+    }
+    plant("dicom/mixed", "series.mixed.matrix", 1);
+
+    // Another patient's series under the same Study Instance UID (a UID collision), and the same
+    // Patient ID under another name in one study.
+    let other = Patient::synthetic(SEED, 1);
+    let se = series(5, 1);
+    put(
+        "dicom/collision/IM00001.dcm",
+        &slice_writer(&other, &study, &se, 0).finish(),
+    )?;
+    plant("dicom/collision", "duplicate.study_uid_collision", 1);
+    let study2 = Study::synthetic(SEED, 0, 1);
+    let se = series(6, 2);
+    for i in 0..2 {
+        let mut p = patient.clone();
+        if i == 1 {
+            p.name = "OTHER^NAME".to_string();
+        }
+        put(
+            &format!("dicom/names/{}", Series::file_name(i)),
+            &slice_writer(&p, &study2, &se, i).finish(),
+        )?;
+    }
+    plant("dicom/names", "study.patient_name_mismatch", 1);
+
+    // Per-file defects, each in a series of its own.
+    let mut one =
+        |name: &str, code: &'static str, edit: &dyn Fn(&mut DicomWriter)| -> io::Result<()> {
+            let idx = 10 + planted_len(name);
+            let se = series(idx, 1);
+            let mut w = slice(&se, 0);
+            edit(&mut w);
+            put(&format!("dicom/{name}/IM00001.dcm"), &w.finish())?;
+            plant(&format!("dicom/{name}"), code, 1);
+            Ok(())
+        };
+    one("type1", "dicom.type1.missing", &|w| {
+        w.remove(tags::RESCALE_SLOPE);
+    })?;
+    one("type2", "dicom.type2.missing", &|w| {
+        w.remove(tags::KVP);
+    })?;
+    one("meta_mismatch", "meta.sop_instance_mismatch", &|w| {
+        w.media_storage_sop_instance_uid("1.2.3.4");
+    })?;
+    one("bits", "pixel.bits_stored", &|w| {
+        w.u16(tags::BITS_STORED, 17).u16(tags::HIGH_BIT, 16);
+    })?;
+    one("bad_date", "value.vr.invalid", &|w| {
+        w.str(tags::ACQUISITION_DATE, "DA", "20201301");
+    })?;
+    one("modality", "dicom.modality.sop_class_mismatch", &|w| {
+        w.str(tags::MODALITY, "CS", "MR");
+    })?;
+    one("pixel_length", "pixel.length", &|w| {
+        w.pixel_data_native(&[0u8; 100]);
+    })?;
+
+    // NIfTI faults (byte offsets from nifti1.h).
+    let base = || {
+        nifti1_volume(
+            [8, 8, 4, 1],
+            VoxelType::I16,
+            [2.0, 2.0, 3.0, 0.0],
+            [0.0, 0.0, 0.0],
+            "dicura defect",
+            false,
+        )
+    };
+    let mut nii = |name: &str, code: &'static str, edit: &dyn Fn(&mut Vec<u8>)| -> io::Result<()> {
+        let mut b = base()?;
+        // Distinct voxels per file, so only the planted pair shares its voxel data.
+        let tweak = name
+            .bytes()
+            .fold(1u8, |a, c| a.wrapping_mul(31).wrapping_add(c));
+        if let Some(last) = b.last_mut() {
+            *last = tweak;
+        }
+        edit(&mut b);
+        put(&format!("nifti/{name}.nii"), &b)?;
+        plant(&format!("nifti/{name}.nii"), code, 1);
+        Ok(())
+    };
+    nii("pixdim", "nifti.pixdim", &|b| put_f32(b, 84, 0.0))?;
+    nii("bitpix", "nifti.datatype_bitpix", &|b| put_i16(b, 72, 8))?;
+    nii("vox_offset", "nifti.vox_offset", &|b| {
+        put_f32(b, 108, 100.0)
+    })?;
+    nii("dims", "nifti.dims", &|b| put_i16(b, 46, 0))?;
+    nii("qform_code", "nifti.xform_code", &|b| put_i16(b, 252, 9))?;
+    nii("quaternion", "nifti.rotation", &|b| {
+        put_f32(b, 256, 0.9);
+        put_f32(b, 260, 0.9);
+    })?;
+    nii("short", "nifti.short_file", &|b| b.truncate(400))?;
+    let (hdr, _img) = analyze75_pair([8, 8, 4, 1], VoxelType::I16, [2.0, 2.0, 3.0, 0.0], "no img");
+    put("nifti/orphan.hdr", &hdr)?;
+    plant("nifti/orphan.hdr", "nifti.missing_img", 1);
+    // Identical voxels in two NIfTI files whose headers differ (descrip).
+    let a = base()?;
+    let mut b = a.clone();
+    put_text(&mut b, 148, 80, "dicura defect copy");
+    put("nifti/same_a.nii", &a)?;
+    put("nifti/same_b.nii", &b)?;
+    plant("nifti/same_a.nii", "duplicate.volume_data", 2);
+    Ok(planted)
+}
+
+/// Index of a per-file defect case, so each gets its own series.
+fn planted_len(name: &str) -> usize {
+    [
+        "type1",
+        "type2",
+        "meta_mismatch",
+        "bits",
+        "bad_date",
+        "modality",
+        "pixel_length",
+    ]
+    .iter()
+    .position(|n| *n == name)
+    .unwrap_or(0)
+}
+
 /// The first fixture CT file cut in the middle of its Patient Name value (inside the dataset
 /// header, long before Pixel Data).
 fn truncated_ct(series: &[(Patient, Study, Series)]) -> io::Result<Vec<u8>> {

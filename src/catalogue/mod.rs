@@ -5,6 +5,7 @@
 //! directory; SQLite gives the `-wal` and `-shm` files the database file's mode.
 
 pub mod browse;
+pub mod findings;
 mod rows;
 mod schema;
 mod stats;

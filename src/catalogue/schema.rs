@@ -4,7 +4,7 @@
 //! refused rather than misread.
 
 /// Each entry upgrades the schema from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1];
+pub const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// Version 1: files, the DICOM hierarchy, volumes, every header as JSONB, scans and history.
 const V1: &str = r#"
@@ -204,4 +204,90 @@ CREATE TABLE volumes (
     extensions      INTEGER NOT NULL,
     header          TEXT NOT NULL       -- every field, JSON
 );
+"#;
+
+/// Version 2: findings (conformance, integrity, duplicates, protocol), acknowledgements, the
+/// series/studies whose cross-file findings are due, and content hashes for duplicates.
+const V2: &str = r#"
+-- One row per finding. `subject` is what an acknowledgement names: 'file:<path>',
+-- 'series:<uid>', 'study:<uid>' or 'folder:<path>'. `source` says which pass wrote it, so each
+-- pass replaces only its own rows: 'file' (the scan's per-file checks), 'series', 'study',
+-- 'duplicates', 'dataset' (protocol and outliers), 'deep' (pixel content).
+CREATE TABLE findings (
+    id          INTEGER PRIMARY KEY,
+    code        TEXT NOT NULL,
+    severity    TEXT NOT NULL CHECK (severity IN ('error', 'warning', 'info')),
+    rank        INTEGER NOT NULL,       -- 2 error, 1 warning, 0 info
+    message     TEXT NOT NULL,          -- never a PHI value
+    source      TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    file_id     INTEGER REFERENCES files(id) ON DELETE CASCADE,
+    path        TEXT,                   -- for findings not about one file (a series' folder, ...)
+    tag         TEXT,                   -- 'GGGG,EEEE'
+    tag_path    TEXT,                   -- inside sequences: '(0008,1115)[1]/(0008,1150)'
+    keyword     TEXT,
+    series_uid  TEXT,
+    study_uid   TEXT,
+    grp         TEXT,                   -- duplicate set id
+    ack_id      INTEGER,                -- the acknowledgement that covers it, if any
+    created     REAL NOT NULL
+);
+-- Listing order is (rank DESC, code, id): the whole list, one rule, one file, series or study
+-- are each an index range, so a page costs the same with a million findings.
+CREATE INDEX findings_page ON findings(rank DESC, code, id);
+CREATE INDEX findings_code ON findings(code, rank DESC, id);
+CREATE INDEX findings_counts ON findings(rank, code, ack_id);
+CREATE INDEX findings_file ON findings(file_id);
+CREATE INDEX findings_series ON findings(series_uid, source);
+CREATE INDEX findings_study ON findings(study_uid, source);
+CREATE INDEX findings_source ON findings(source);
+CREATE INDEX findings_subject ON findings(code, subject);
+CREATE INDEX findings_group ON findings(grp) WHERE grp IS NOT NULL;
+
+-- A curator's acknowledgement of a rule at a subject (and optionally one tag; '' = any tag).
+-- Never deleted; survives rescans because subjects are paths and UIDs, not row ids.
+CREATE TABLE acknowledgements (
+    id          INTEGER PRIMARY KEY,
+    code        TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    tag         TEXT NOT NULL DEFAULT '',
+    reason      TEXT NOT NULL,
+    at          REAL NOT NULL,
+    user        TEXT,
+    UNIQUE (code, subject, tag)
+);
+
+-- Series and studies whose cross-file findings must be recomputed (written by the scan).
+CREATE TABLE check_pending (
+    kind        TEXT NOT NULL CHECK (kind IN ('series', 'study', 'dataset')),
+    uid         TEXT NOT NULL,
+    PRIMARY KEY (kind, uid)
+) WITHOUT ROWID;
+
+-- The cross-file passes look instances up by series and study UID.
+CREATE INDEX instances_series_uid ON instances(series_uid);
+CREATE INDEX instances_study_uid ON instances(study_uid);
+
+-- Content hashes (xxh3-128, hex) for duplicate detection, valid while files.scanned_at matches.
+CREATE TABLE file_hashes (
+    file_id         INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
+    scanned_at      REAL NOT NULL,
+    content_hash    TEXT,
+    pixel_hash      TEXT,               -- pixel data (DICOM) or voxel data (NIfTI/Analyze)
+    pixel_constant  INTEGER             -- 1 when every pixel byte is the same
+);
+CREATE INDEX file_hashes_content ON file_hashes(content_hash);
+CREATE INDEX file_hashes_pixel ON file_hashes(pixel_hash);
+
+-- Files the --deep pass has looked at, valid while files.scanned_at matches.
+CREATE TABLE deep_checked (
+    file_id     INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
+    scanned_at  REAL NOT NULL
+);
+
+-- Every catalogued DICOM file's series is pending once, so catalogues scanned before findings
+-- existed get their cross-file findings on the next scan or check.
+INSERT OR IGNORE INTO check_pending(kind, uid) SELECT 'series', series_uid FROM series;
+INSERT OR IGNORE INTO check_pending(kind, uid) SELECT 'study', study_uid FROM studies;
+INSERT OR IGNORE INTO check_pending(kind, uid) VALUES ('dataset', '');
 "#;

@@ -52,6 +52,8 @@ pub struct ScannedFile {
     /// `changed` or `restored` for a file seen before; `None` for a first sighting.
     pub event: Option<&'static str>,
     pub payload: Payload,
+    /// Per-file findings of the checks run on the parsed header (see [`crate::checks`]).
+    pub findings: Vec<crate::checks::engine::FileFinding>,
 }
 
 /// Writes one scan into the catalogue.
@@ -213,6 +215,7 @@ impl Writer {
                 source: e,
             })?;
         let r = (|| {
+            super::findings::mark_pending(&tx, "dataset", "")?;
             for id in ids {
                 clear_derived(&tx, *id)?;
                 tx.prepare_cached(
@@ -261,6 +264,9 @@ struct Caches<'a> {
 }
 
 fn clear_derived(c: &Connection, id: i64) -> rusqlite::Result<()> {
+    // The series and study the file belonged to need their cross-file findings recomputed.
+    super::findings::mark_pending_of_file(c, id)?;
+    super::findings::clear_file_findings(c, id)?;
     c.prepare_cached("DELETE FROM instances WHERE file_id = ?1")?
         .execute([id])?;
     c.prepare_cached("DELETE FROM headers WHERE file_id = ?1")?
@@ -278,6 +284,11 @@ fn write_files(
     root_ids: &[i64],
     caches: &mut Caches<'_>,
 ) -> rusqlite::Result<()> {
+    if !files.is_empty() {
+        super::findings::mark_pending(tx, "dataset", "")?;
+    }
+    // Series and studies marked due in this batch (a batch holds few of them).
+    let mut marked: std::collections::HashSet<(&str, &str)> = std::collections::HashSet::new();
     for f in files {
         let root_id = root_ids.get(f.root).copied();
         let id: i64 = tx
@@ -323,11 +334,33 @@ fn write_files(
             )?
             .execute(params![id, scan_id, t, event, f.size as i64, f.mtime_s])?;
         }
-        match &f.payload {
-            Payload::None => {}
-            Payload::Dicom(row) => write_instance(tx, id, row, caches)?,
-            Payload::Volume(v) => write_volume(tx, id, v)?,
-        }
+        let (series_uid, study_uid) = match &f.payload {
+            Payload::None => (None, None),
+            Payload::Dicom(row) => {
+                write_instance(tx, id, row, caches)?;
+                if marked.insert(("series", row.series_uid.as_str())) {
+                    super::findings::mark_pending(tx, "series", &row.series_uid)?;
+                }
+                if marked.insert(("study", row.study_uid.as_str())) {
+                    super::findings::mark_pending(tx, "study", &row.study_uid)?;
+                }
+                (Some(row.series_uid.as_str()), Some(row.study_uid.as_str()))
+            }
+            Payload::Volume(v) => {
+                write_volume(tx, id, v)?;
+                (None, None)
+            }
+        };
+        super::findings::insert_file_findings(
+            tx,
+            id,
+            &f.path,
+            series_uid,
+            study_uid,
+            &f.findings,
+            "file",
+            t,
+        )?;
     }
     Ok(())
 }

@@ -3,7 +3,10 @@
 //! Exit codes follow ripgrep's: 0 success, 1 "found something" where a subcommand defines it,
 //! 2 usage or I/O errors. A closed stdout (e.g. `| head`) is not an error.
 
+mod check;
 mod output;
+
+pub use check::{CheckFormat, FailOn};
 
 use crate::catalogue::{self, Catalogue};
 use crate::formats::dicom::Limits;
@@ -86,6 +89,11 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = QueryFormat::Table)]
         format: QueryFormat,
     },
+    /// Bring findings up to date and list them: conformance, integrity, duplicates, protocol.
+    /// Exit status 1 when a finding at or above --fail-on exists.
+    Check(CheckArgs),
+    /// Acknowledge a finding (rule + file/series/study/folder) with a reason; survives rescans.
+    Ack(AckArgs),
     /// The metadata of one file, read from the file: DICOM (every element, including the file
     /// meta group; JSON in the DICOM JSON model, PS3.18 Annex F) or NIfTI/Analyze (every
     /// header field).
@@ -94,6 +102,50 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
         format: ShowFormat,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = CheckFormat::Table)]
+    format: CheckFormat,
+    /// Also read pixel data: blank/constant images, tiny dynamic range, lossy among lossless
+    #[arg(long)]
+    deep: bool,
+    /// Check series and studies against a protocol (TOML; see README)
+    #[arg(long, value_name = "FILE")]
+    protocol: Option<PathBuf>,
+    /// Exit with status 1 when an unacknowledged finding at or above this severity exists
+    #[arg(long, value_enum, default_value_t = FailOn::Error)]
+    fail_on: FailOn,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AckArgs {
+    /// The rule code (e.g. series.slice.gap)
+    code: String,
+    #[command(flatten)]
+    db: DbArg,
+    /// A catalogued file
+    #[arg(long, value_name = "P")]
+    path: Option<PathBuf>,
+    /// A Series Instance UID
+    #[arg(long, value_name = "UID")]
+    series: Option<String>,
+    /// A Study Instance UID
+    #[arg(long, value_name = "UID")]
+    study: Option<String>,
+    /// A folder (for folder.mixed_series)
+    #[arg(long, value_name = "DIR")]
+    folder: Option<PathBuf>,
+    /// Only findings about this tag (GGGG,EEEE)
+    #[arg(long)]
+    tag: Option<String>,
+    /// Why the finding is acceptable (stored with the acknowledgement)
+    #[arg(long, required = true)]
+    reason: String,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -189,6 +241,25 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             output::query(&mut out, &names, &rows, format)?;
             Ok(0)
         }
+        Command::Check(a) => check::run(
+            &mut out,
+            &a.db.path(),
+            a.format,
+            a.deep,
+            a.protocol.as_deref(),
+            a.fail_on,
+        ),
+        Command::Ack(a) => check::ack(
+            &mut out,
+            &a.db.path(),
+            &a.code,
+            a.path.as_deref(),
+            a.series.as_deref(),
+            a.study.as_deref(),
+            a.folder.as_deref(),
+            a.tag.as_deref(),
+            &a.reason,
+        ),
         Command::Show { file, format } => {
             output::show(&mut out, &file, format)?;
             Ok(0)

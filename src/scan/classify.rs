@@ -28,13 +28,25 @@ pub fn extension_of(path: &Path) -> Option<String> {
     }
 }
 
-/// Reads and classifies one file.
+/// Reads and classifies one file, running the per-file checks on its parsed header.
 pub fn classify(
     path: &Path,
     root: usize,
     meta: &std::fs::Metadata,
     previous: Option<&KnownFile>,
     limits: &Limits,
+) -> ScannedFile {
+    classify_with(path, root, meta, previous, limits, true)
+}
+
+/// [`classify`], with the per-file checks ([`crate::checks`]) on or off.
+pub fn classify_with(
+    path: &Path,
+    root: usize,
+    meta: &std::fs::Metadata,
+    previous: Option<&KnownFile>,
+    limits: &Limits,
+    checks: bool,
 ) -> ScannedFile {
     let (text, raw) = super::path_text(path);
     let ext = extension_of(path);
@@ -55,6 +67,7 @@ pub fn classify(
         previous: previous.map(|k| k.id),
         event: previous.map(|k| if k.removed { "restored" } else { "changed" }),
         payload: Payload::None,
+        findings: Vec::new(),
     };
     let ft = meta.file_type();
     if !ft.is_file() {
@@ -75,17 +88,27 @@ pub fn classify(
         out.error = Some(format!("special file: {what}, not read"));
         return out;
     }
-    if let Err(reason) = read_into(path, meta.len(), limits, &mut out) {
+    if let Err(reason) = read_into(path, meta.len(), limits, &mut out, checks) {
         out.kind = FileKind::Unreadable;
         out.status = FileStatus::Unreadable;
         out.error = Some(reason);
         out.payload = Payload::None;
+        out.findings.clear();
+    }
+    if checks {
+        crate::checks::unparsed_file_findings(&mut out);
     }
     out
 }
 
 /// Fills in kind, status and payload; `Err` only when the file cannot be read at all.
-fn read_into(path: &Path, size: u64, limits: &Limits, out: &mut ScannedFile) -> Result<(), String> {
+fn read_into(
+    path: &Path,
+    size: u64,
+    limits: &Limits,
+    out: &mut ScannedFile,
+    checks: bool,
+) -> Result<(), String> {
     let mut file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
     let mut head = [0u8; 560];
     let n = read_up_to(&mut file, &mut head).map_err(|e| format!("cannot read: {e}"))?;
@@ -100,6 +123,9 @@ fn read_into(path: &Path, size: u64, limits: &Limits, out: &mut ScannedFile) -> 
         return match dicom::read_header_file(file, size, limits) {
             Ok(h) => {
                 set_dicom(out, &h);
+                if checks {
+                    out.findings = crate::checks::check_dicom_header(&h);
+                }
                 Ok(())
             }
             Err(HeaderError::Io(e)) => Err(format!("cannot read: {e}")),
@@ -123,7 +149,10 @@ fn read_into(path: &Path, size: u64, limits: &Limits, out: &mut ScannedFile) -> 
         drop(file);
         match nifti::read_header(path) {
             Ok(h) => {
-                set_volume(out, path, &h);
+                let data_size = set_volume(out, path, &h);
+                if checks {
+                    out.findings = crate::checks::check_volume_header(&h, out.size, data_size);
+                }
                 return Ok(());
             }
             Err(nifti::VolumeError::Io { source, .. })
@@ -210,7 +239,8 @@ fn set_dicom(out: &mut ScannedFile, h: &dicom::DicomHeader) {
     out.payload = Payload::Dicom(Box::new(InstanceRow::from_header(h)));
 }
 
-fn set_volume(out: &mut ScannedFile, path: &Path, h: &nifti::VolumeHeader) {
+/// Fills in the volume payload; returns the voxel file's size when it exists.
+fn set_volume(out: &mut ScannedFile, path: &Path, h: &nifti::VolumeHeader) -> Option<u64> {
     out.kind = match h.format {
         nifti::VolumeFormat::Analyze75 => FileKind::Analyze,
         _ => FileKind::Nifti,
@@ -253,6 +283,7 @@ fn set_volume(out: &mut ScannedFile, path: &Path, h: &nifti::VolumeHeader) {
         }
     }
     out.payload = Payload::Volume(Box::new(VolumeRow::from_header(h, &data_path, data_size)));
+    data_size
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 
 mod classify;
 
-pub use classify::{classify, extension_of};
+pub use classify::{classify, classify_with, extension_of};
 
 use crate::catalogue::{self, Catalogue, CatalogueError, FileKind, KnownFile, ScannedFile, Writer};
 use crate::formats::dicom::Limits;
@@ -105,8 +105,18 @@ struct Tally {
     seen: Vec<i64>,
 }
 
-/// Scans `opts.roots` into the catalogue, returning the summary and the catalogue.
+/// Scans `opts.roots` into the catalogue, returning the summary and the catalogue. Per-file
+/// checks run on each parsed header, and cross-file checks on what the scan touched.
 pub fn scan(cat: Catalogue, opts: &ScanOptions) -> Result<(ScanSummary, Catalogue), ScanError> {
+    scan_with_checks(cat, opts, crate::checks::ScanChecks::default())
+}
+
+/// [`scan`] with the checks chosen (benchmarks compare with and without).
+pub fn scan_with_checks(
+    cat: Catalogue,
+    opts: &ScanOptions,
+    checks: crate::checks::ScanChecks,
+) -> Result<(ScanSummary, Catalogue), ScanError> {
     let started = Instant::now();
     let mut roots = Vec::new();
     for r in &opts.roots {
@@ -158,8 +168,18 @@ pub fn scan(cat: Catalogue, opts: &ScanOptions) -> Result<(ScanSummary, Catalogu
             let bar = progress.bar.clone();
             let follow = opts.follow_links;
             let counters = opts.counters.clone();
+            let per_file = checks.per_file;
             workers.push(s.spawn(move || {
-                work_loop(rx, tx, known, follow, &limits, bar, counters.as_deref())
+                work_loop(
+                    rx,
+                    tx,
+                    known,
+                    follow,
+                    &limits,
+                    bar,
+                    counters.as_deref(),
+                    per_file,
+                )
             }));
         }
         drop(work_rx);
@@ -227,10 +247,14 @@ pub fn scan(cat: Catalogue, opts: &ScanOptions) -> Result<(ScanSummary, Catalogu
     };
     let json = serde_json::to_string(&summary).unwrap_or_default();
     let cat = writer.finish(&json)?;
+    if checks.cross_file {
+        crate::checks::after_scan(&cat)?;
+    }
     Ok((summary, cat))
 }
 
 /// A worker: stat each file, skip it if the catalogue has it unchanged, else read it.
+#[allow(clippy::too_many_arguments)]
 fn work_loop(
     rx: Receiver<Vec<Work>>,
     tx: crossbeam_channel::Sender<ScannedFile>,
@@ -239,6 +263,7 @@ fn work_loop(
     limits: &Limits,
     bar: Option<indicatif::ProgressBar>,
     counters: Option<&ScanCounters>,
+    checks: bool,
 ) -> Tally {
     let mut tally = Tally::default();
     for batch in rx.iter() {
@@ -264,7 +289,7 @@ fn work_loop(
                             continue;
                         }
                     }
-                    classify(&w.path, w.root, &meta, previous, limits)
+                    classify_with(&w.path, w.root, &meta, previous, limits, checks)
                 }
                 Err(e) => unreadable(&w.path, w.root, format!("cannot stat: {e}"), previous),
             };
@@ -453,6 +478,7 @@ fn count_kind(summary: &mut ScanSummary, kind: FileKind, status: &str) {
 /// A file that could not be looked at, with the reason.
 fn unreadable(path: &Path, ri: usize, reason: String, previous: Option<&KnownFile>) -> ScannedFile {
     let (text, raw) = path_text(path);
+    let reason_text = reason.clone();
     let meta = std::fs::symlink_metadata(path).ok();
     ScannedFile {
         path: text,
@@ -474,6 +500,10 @@ fn unreadable(path: &Path, ri: usize, reason: String, previous: Option<&KnownFil
         previous: previous.map(|k| k.id),
         event: previous.map(|k| if k.removed { "restored" } else { "changed" }),
         payload: catalogue::Payload::None,
+        findings: vec![crate::checks::engine::FileFinding::new(
+            "file.unreadable",
+            reason_text,
+        )],
     }
 }
 
