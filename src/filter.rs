@@ -9,6 +9,7 @@
 //! | `tag:0029,*` | files that have an element of group 0029 (or `tag:0029,1010` for one element) |
 //! | `kind:nifti` | files of a kind (`dicom`, `nifti`, `analyze`, `volume_data`, `other`, `unreadable`) |
 //! | `status:corrupt` | files by status (`ok`, `truncated`, `corrupt`, `unreadable`) |
+//! | `findings:error` | files with unacknowledged findings at or above a severity (`error`, `warning`, `info`) |
 //! | `sop:1.2.840.10008.5.1.4.1.1.2` | SOP Class UID (wildcards allowed); `ts:` transfer syntax UID |
 //! | `rows:512`, `cols:512` | matrix size |
 //! | `date:2021*` | study date (`YYYYMMDD`, wildcards) |
@@ -38,6 +39,8 @@ pub enum Term {
     },
     Kind(String),
     Status(String),
+    /// Files with unacknowledged findings at or above a severity (0 info, 1 warning, 2 error).
+    Findings(i64),
     Text(String),
     Not(Box<Term>),
 }
@@ -196,6 +199,16 @@ fn parse_term(token: &str) -> Result<Term, FilterError> {
         }
         match lkey.as_str() {
             "kind" => return Ok(Term::Kind(value.to_ascii_lowercase())),
+            "findings" | "finding" => {
+                return match value.to_ascii_lowercase().as_str() {
+                    "error" | "errors" => Ok(Term::Findings(2)),
+                    "warning" | "warnings" => Ok(Term::Findings(1)),
+                    "info" | "any" | "" => Ok(Term::Findings(0)),
+                    other => Err(FilterError(format!(
+                        "findings:{other}: expected error, warning or info"
+                    ))),
+                }
+            }
             "status" => return Ok(Term::Status(value.to_ascii_lowercase())),
             "tag" => return parse_has_tag(value),
             _ => {}

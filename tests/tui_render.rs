@@ -298,3 +298,73 @@ fn help_lists_every_key_and_small_terminals_do_not_break() {
     key(&mut a, KeyCode::Char('q'));
     assert!(a.quit);
 }
+
+#[test]
+fn findings_pane_lists_rules_jumps_to_the_element_and_acknowledges() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("defects");
+    dicura::synth::write_defects(&data).unwrap();
+    let db = tmp.path().join("catalogue.sqlite");
+    let cat = dicura::catalogue::Catalogue::open(&db).unwrap();
+    let opts = dicura::scan::ScanOptions {
+        roots: vec![data.clone()],
+        jobs: 2,
+        follow_links: false,
+        progress: false,
+        limits: Default::default(),
+        counters: None,
+    };
+    dicura::scan::scan(cat, &opts).unwrap();
+    std::env::set_var("XDG_CONFIG_HOME", "/nonexistent-dicura-test-config");
+    let (mut a, _) = prepare(&TuiOptions {
+        path: Some(db.clone()),
+        db: db.clone(),
+        theme: Some("dark".into()),
+        read_only: false,
+    })
+    .unwrap();
+    a.db_label = "catalogue.sqlite".into();
+    settle(&mut a);
+    key(&mut a, KeyCode::Char('4'));
+    assert_eq!(a.screen, Screen::Findings);
+    assert!(
+        !a.findings.groups.is_empty(),
+        "no findings on the defect set"
+    );
+    let text = render(&mut a, 160, 48);
+    assert!(
+        text.contains("Findings:") && text.contains("series.slice.gap"),
+        "{text}"
+    );
+    // Drill into the first rule with a tag on a file, see the element under the cursor.
+    let idx = a
+        .findings
+        .groups
+        .iter()
+        .position(|g| g.code.starts_with("dicom.type"))
+        .expect("a Type 1/2 rule among the planted defects");
+    a.findings.group_cursor = idx;
+    key(&mut a, KeyCode::Enter);
+    assert!(!a.findings.rows.is_empty());
+    let row = a.findings.rows[0].clone();
+    let tag = row.tag.clone().expect("a tag");
+    let shown = render(&mut a, 160, 48);
+    assert!(shown.contains(&row.code), "{shown}");
+    if let Some(line) = a.meta.lines.get(a.meta.cursor) {
+        // Missing elements are not in the header: then the cursor stays at the top.
+        if line.tag.is_some() && line.left.contains(&format!("({tag})")) {
+            assert!(line.left.contains(&tag));
+        }
+    }
+    // Acknowledge with a reason: shown as such, counted in the rule's row.
+    key(&mut a, KeyCode::Char('a'));
+    keys(&mut a, "known site convention");
+    key(&mut a, KeyCode::Enter);
+    assert!(a.status.contains("acknowledged"), "{}", a.status);
+    assert!(a.findings.rows.iter().any(|r| r.acknowledged));
+    // Back to the rules, then filter the browser to files with errors.
+    key(&mut a, KeyCode::Char('h'));
+    key(&mut a, KeyCode::Char('e'));
+    assert_eq!(a.screen, Screen::Browser);
+    assert_eq!(a.scope.filter.text, "findings:error");
+}

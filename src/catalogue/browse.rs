@@ -166,6 +166,7 @@ fn instance_term(t: &Term, params: &mut Vec<Value>) -> String {
             params.push(Value::Text(s.clone()));
             "f.status = ?".into()
         }
+        Term::Findings(rank) => findings_term(*rank, params),
         Term::Text(text) => {
             let like = format!("%{text}%");
             for _ in 0..5 {
@@ -194,6 +195,7 @@ fn file_term(t: &Term, params: &mut Vec<Value>) -> String {
             params.push(Value::Text(s.clone()));
             "f.status = ?".into()
         }
+        Term::Findings(rank) => findings_term(*rank, params),
         Term::Text(text) => {
             params.push(Value::Text(format!("%{text}%")));
             "f.path LIKE ?".into()
@@ -201,6 +203,13 @@ fn file_term(t: &Term, params: &mut Vec<Value>) -> String {
         Term::Not(inner) => format!("NOT coalesce(({}), 0)", file_term(inner, params)),
         _ => "0".into(),
     }
+}
+
+/// Files with an unacknowledged finding of at least `rank` (uses the findings' file index).
+fn findings_term(rank: i64, params: &mut Vec<Value>) -> String {
+    params.push(Value::Integer(rank));
+    "EXISTS (SELECT 1 FROM findings fi WHERE fi.file_id = f.id AND fi.rank >= ? AND fi.ack_id IS NULL)"
+        .into()
 }
 
 fn and(parts: Vec<String>) -> String {
@@ -503,7 +512,9 @@ impl Catalogue {
         let total_sql = format!("SELECT count(*) {base}");
         let page_sql = format!(
             "SELECT f.id, coalesce(CAST(i.instance_number AS TEXT), ''), f.path,
-                    coalesce(i.rows || 'x' || i.columns, ''), coalesce(i.sop_instance_uid, ''), f.status
+                    coalesce(i.rows || 'x' || i.columns, ''), coalesce(i.sop_instance_uid, ''), f.status,
+                    (SELECT count(*) FROM findings fi WHERE fi.file_id = f.id AND fi.ack_id IS NULL AND fi.rank >= 1),
+                    (SELECT max(fi.rank) FROM findings fi WHERE fi.file_id = f.id AND fi.ack_id IS NULL)
              {base} ORDER BY {} LIMIT {PAGE} OFFSET {offset}",
             order(INSTANCE_SORTS, sort)
         );
@@ -520,7 +531,8 @@ impl Catalogue {
                     Ok(Row {
                         id: r.get(0)?,
                         cols: vec![r.get(1)?, name, r.get(3)?, r.get(4)?, path],
-                        counts: vec![],
+                        // Findings badge: warnings and errors not acknowledged, and the worst.
+                        counts: vec![r.get(6)?, r.get::<_, Option<i64>>(7)?.unwrap_or(-1)],
                         status: Some(r.get(5)?),
                     })
                 })?

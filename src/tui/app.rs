@@ -22,6 +22,7 @@ pub enum Screen {
     Overview,
     Browser,
     Folders,
+    Findings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +38,21 @@ pub enum Mode {
     Command,
     Search,
     Help,
+    /// Typing the reason for acknowledging the selected finding.
+    Ack,
+}
+
+/// The findings screen: counts per rule, then the findings of one rule.
+#[derive(Debug, Default)]
+pub struct FindingsView {
+    pub groups: Vec<crate::catalogue::findings::FindingGroup>,
+    pub group_cursor: usize,
+    /// The rule whose findings are listed (`None`: the list of rules).
+    pub code: Option<String>,
+    pub rows: Vec<crate::catalogue::findings::FindingRow>,
+    pub row_cursor: usize,
+    pub scroll: usize,
+    pub loading: bool,
 }
 
 /// The folder view: the children of one directory.
@@ -86,6 +102,9 @@ pub struct App {
     pub reveal_row: Option<usize>,
     pub overview: Option<Overview>,
     pub folders: Folders,
+    pub findings: FindingsView,
+    /// A tag to put the metadata cursor on when the next header arrives (from a finding).
+    pub meta_goto: Option<String>,
     pub status: String,
     pub status_error: bool,
     pub scan: Option<ScanState>,
@@ -126,6 +145,8 @@ impl App {
             reveal_row: None,
             overview: None,
             folders: Folders::default(),
+            findings: FindingsView::default(),
+            meta_goto: None,
             status: String::new(),
             status_error: false,
             scan: None,
@@ -278,6 +299,10 @@ impl App {
                     Err(e) => Content::Message(e),
                 };
                 self.meta.set(content);
+                if let Some(tag) = self.meta_goto.take() {
+                    // Put the cursor on the element a finding is about.
+                    self.meta.find(&tag);
+                }
             }
             Done::Compare { a, b, rows } => match rows {
                 Ok(rows) => {
@@ -303,6 +328,36 @@ impl App {
                 }
                 Err(e) => self.error(e),
             },
+            Done::FindingGroups(r) => {
+                self.findings.loading = false;
+                match r {
+                    Ok(g) => {
+                        self.findings.groups = g;
+                        let n = self.findings.groups.len();
+                        if self.findings.group_cursor >= n {
+                            self.findings.group_cursor = n.saturating_sub(1);
+                        }
+                    }
+                    Err(e) => self.error(format!("findings: {e}")),
+                }
+            }
+            Done::FindingRows { code, rows } => {
+                if self.findings.code.as_deref() != Some(code.as_str()) {
+                    return;
+                }
+                self.findings.loading = false;
+                match rows {
+                    Ok(r) => {
+                        self.findings.rows = r;
+                        let n = self.findings.rows.len();
+                        if self.findings.row_cursor >= n {
+                            self.findings.row_cursor = n.saturating_sub(1);
+                        }
+                        self.finding_selected();
+                    }
+                    Err(e) => self.error(format!("findings: {e}")),
+                }
+            }
             Done::Folder { dir, entries } => {
                 if self.folders.dir.as_deref() != Some(dir.as_str()) {
                     return;
@@ -632,6 +687,128 @@ impl App {
         }
     }
 
+    /// Shows the metadata of the selected finding's file, on the element it is about.
+    fn finding_selected(&mut self) {
+        let Some(row) = self.findings.rows.get(self.findings.row_cursor) else {
+            return;
+        };
+        let Some(file) = row.file_id else {
+            self.meta.file = None;
+            self.meta.set(Content::Message(format!(
+                "{} ({})\n{}\n{}",
+                row.code,
+                row.severity,
+                row.message,
+                row.path.clone().unwrap_or_default()
+            )));
+            return;
+        };
+        self.meta_goto = row.tag.clone();
+        if self.meta.file != Some(file) {
+            self.meta.file = Some(file);
+            self.meta.set(Content::Loading(String::new()));
+            self.jobs.send(Job::Metadata(file));
+        } else if let Some(tag) = self.meta_goto.take() {
+            self.meta.find(&tag);
+        }
+    }
+
+    pub fn load_findings(&mut self) {
+        self.findings.loading = true;
+        self.jobs.send(Job::Findings(self.findings.code.clone()));
+    }
+
+    fn findings_key(&mut self, ev: &KeyEvent) {
+        let fv = &mut self.findings;
+        let in_rows = fv.code.is_some();
+        let n = if in_rows {
+            fv.rows.len()
+        } else {
+            fv.groups.len()
+        };
+        let page = self.page_rows.max(1) as isize;
+        let delta: isize = match ev.code {
+            KeyCode::Down | KeyCode::Char('j') => 1,
+            KeyCode::Up | KeyCode::Char('k') => -1,
+            KeyCode::PageDown => page,
+            KeyCode::PageUp => -page,
+            KeyCode::Char('g') | KeyCode::Home => -(n as isize),
+            KeyCode::Char('G') | KeyCode::End => n as isize,
+            KeyCode::Enter | KeyCode::Right | KeyCode::Char('l') => {
+                if in_rows {
+                    self.focus = Focus::Meta;
+                } else if let Some(g) = fv.groups.get(fv.group_cursor) {
+                    fv.code = Some(g.code.clone());
+                    fv.rows.clear();
+                    fv.row_cursor = 0;
+                    fv.scroll = 0;
+                    self.load_findings();
+                }
+                0
+            }
+            KeyCode::Left | KeyCode::Char('h') | KeyCode::Backspace => {
+                if in_rows {
+                    fv.code = None;
+                    fv.scroll = 0;
+                    self.load_findings();
+                }
+                0
+            }
+            KeyCode::Char('a') if in_rows => {
+                if self.read_only {
+                    self.error("read-only: cannot acknowledge");
+                } else if fv.rows.get(fv.row_cursor).is_some() {
+                    self.mode = Mode::Ack;
+                    self.input.clear();
+                }
+                0
+            }
+            KeyCode::Char('e') => {
+                self.screen = Screen::Browser;
+                self.set_filter("findings:error");
+                0
+            }
+            _ => 0,
+        };
+        if delta != 0 && n > 0 {
+            let fv = &mut self.findings;
+            let cur = if in_rows {
+                &mut fv.row_cursor
+            } else {
+                &mut fv.group_cursor
+            };
+            *cur = (*cur as isize + delta).clamp(0, n as isize - 1) as usize;
+            if in_rows {
+                self.finding_selected();
+            }
+        }
+    }
+
+    /// Records an acknowledgement of the selected finding (rule + subject, and tag).
+    fn acknowledge(&mut self, reason: &str) {
+        let Some(row) = self.findings.rows.get(self.findings.row_cursor).cloned() else {
+            return;
+        };
+        if reason.trim().is_empty() {
+            self.error("an acknowledgement needs a reason");
+            return;
+        }
+        let result = Catalogue::open(&self.db_path).and_then(|cat| {
+            cat.acknowledge(&row.code, &row.subject, row.tag.as_deref(), reason.trim())
+        });
+        match result {
+            Ok(n) => {
+                self.message(format!(
+                    "acknowledged {} ({n} finding(s)): {}",
+                    row.code,
+                    reason.trim()
+                ));
+                self.load_findings();
+            }
+            Err(e) => self.error(format!("acknowledge: {e}")),
+        }
+    }
+
     fn meta_key(&mut self, ev: &KeyEvent) {
         let n = self.meta.lines.len();
         let page = self.page_rows.max(1) as isize;
@@ -778,6 +955,14 @@ impl App {
                 self.screen = Screen::Folders;
                 self.load_folder();
             }
+            "findings" => {
+                self.screen = Screen::Findings;
+                self.load_findings();
+            }
+            "errors" => {
+                self.screen = Screen::Browser;
+                self.set_filter("findings:error");
+            }
             "sort" => self.cycle_sort(),
             "mark" => self.mark(),
             "compare" => self.compare(),
@@ -810,7 +995,7 @@ impl App {
                 self.mode = Mode::Normal;
                 return;
             }
-            Mode::Filter | Mode::Command | Mode::Search => {
+            Mode::Filter | Mode::Command | Mode::Search | Mode::Ack => {
                 match ev.code {
                     KeyCode::Esc => {
                         self.mode = Mode::Normal;
@@ -823,6 +1008,7 @@ impl App {
                         match mode {
                             Mode::Filter => self.set_filter(&text),
                             Mode::Command => self.run_command(&text),
+                            Mode::Ack => self.acknowledge(&text),
                             _ => {
                                 self.meta.search = text.clone();
                                 if !self.meta.find(&text) {
@@ -871,6 +1057,11 @@ impl App {
             self.select_changed();
             return;
         }
+        if k.is(&ev, "findings") {
+            self.screen = Screen::Findings;
+            self.load_findings();
+            return;
+        }
         if k.is(&ev, "folders") {
             self.screen = Screen::Folders;
             if self.folders.entries.is_empty() {
@@ -905,6 +1096,7 @@ impl App {
                 }
             }
             (_, Focus::Meta) => self.meta_key(&ev),
+            (Screen::Findings, Focus::Tree) => self.findings_key(&ev),
             (Screen::Browser, Focus::Tree) => self.tree_key(&ev),
             (Screen::Folders, Focus::Tree) => {
                 if k.is(&ev, "filter") {

@@ -4,6 +4,7 @@
 //! that no longer match what is selected.
 
 use crate::catalogue::browse::{Overview, ScopeSpec};
+use crate::catalogue::findings::{FindingFilter, FindingGroup, FindingRow};
 use crate::catalogue::Catalogue;
 use crate::filter::Filter;
 use crate::formats::dicom::{self, text::flatten_compact, DicomHeader};
@@ -21,8 +22,16 @@ pub enum Job {
     Overview,
     Metadata(i64),
     Compare(i64, i64),
-    Varying { series: i64, label: String },
-    Folder { dir: String, filter: Filter },
+    Varying {
+        series: i64,
+        label: String,
+    },
+    Folder {
+        dir: String,
+        filter: Filter,
+    },
+    /// Finding counts per rule (`None`), or the findings of one rule.
+    Findings(Option<String>),
 }
 
 impl Job {
@@ -34,6 +43,7 @@ impl Job {
             Job::Compare(..) => 3,
             Job::Varying { .. } => 4,
             Job::Folder { .. } => 5,
+            Job::Findings(_) => 6,
         }
     }
 }
@@ -82,6 +92,11 @@ pub enum Done {
     Folder {
         dir: String,
         entries: Result<Vec<(String, bool, i64, i64)>, String>,
+    },
+    FindingGroups(Result<Vec<FindingGroup>, String>),
+    FindingRows {
+        code: String,
+        rows: Result<Vec<FindingRow>, String>,
     },
 }
 
@@ -164,6 +179,11 @@ fn failed(job: Job, msg: String) -> Done {
             dir,
             entries: Err(msg),
         },
+        Job::Findings(None) => Done::FindingGroups(Err(msg)),
+        Job::Findings(Some(code)) => Done::FindingRows {
+            code,
+            rows: Err(msg),
+        },
     }
 }
 
@@ -243,6 +263,26 @@ fn run(cat: &Catalogue, job: Job, tx: &Sender<Done>) -> Done {
                     instances: 0,
                     rows: Err(e),
                 },
+            }
+        }
+        Job::Findings(None) => Done::FindingGroups(
+            cat.finding_groups(&FindingFilter {
+                include_acknowledged: true,
+                ..Default::default()
+            })
+            .map_err(|e| e.to_string()),
+        ),
+        Job::Findings(Some(code)) => {
+            let filter = FindingFilter {
+                code: Some(code.clone()),
+                include_acknowledged: true,
+                ..Default::default()
+            };
+            Done::FindingRows {
+                rows: cat
+                    .findings_page(&filter, None, 2000)
+                    .map_err(|e| e.to_string()),
+                code,
             }
         }
         Job::Folder { dir, filter } => {

@@ -32,6 +32,11 @@ pub const ACTIONS: &[(&str, &str, &str)] = &[
         "browser (patient → study → series → instance)",
     ),
     ("folders", "3", "folder view"),
+    (
+        "findings",
+        "4",
+        "findings: counts by rule, Enter lists them, a acknowledges, e filters files with errors",
+    ),
     ("switch_pane", "Tab", "switch between tree and metadata"),
     ("sort", "s", "cycle the sort order of the current level"),
     ("mark", "m", "mark this item for compare"),

@@ -24,7 +24,7 @@ pub fn draw(app: &mut App, f: &mut Frame) {
     draw_tabs(app, f, tabs);
     match app.screen {
         Screen::Overview => draw_overview(app, f, body),
-        Screen::Browser | Screen::Folders => {
+        Screen::Browser | Screen::Folders | Screen::Findings => {
             let [left, right] = if body.width >= 100 {
                 Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)])
                     .areas(body)
@@ -32,10 +32,10 @@ pub fn draw(app: &mut App, f: &mut Frame) {
                 Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
                     .areas(body)
             };
-            if app.screen == Screen::Browser {
-                draw_tree(app, f, left);
-            } else {
-                draw_folders(app, f, left);
+            match app.screen {
+                Screen::Browser => draw_tree(app, f, left),
+                Screen::Folders => draw_folders(app, f, left),
+                _ => draw_findings(app, f, left),
             }
             draw_meta(app, f, right);
         }
@@ -53,6 +53,7 @@ fn draw_tabs(app: &App, f: &mut Frame, area: Rect) {
         ("Overview", Screen::Overview),
         ("Browser", Screen::Browser),
         ("Folders", Screen::Folders),
+        ("Findings", Screen::Findings),
     ]
     .iter()
     .enumerate()
@@ -225,6 +226,10 @@ fn draw_tree(app: &mut App, f: &mut Frame, area: Rect) {
             Kind::Instance => {
                 spans.push(Span::raw(format!("#{} {}", col(0), col(1))));
                 spans.push(Span::styled(format!("  {}", col(2)), t.dim));
+                if cnt(0) > 0 {
+                    let style = if cnt(1) >= 2 { t.error } else { t.warning };
+                    spans.push(Span::styled(format!(" ⚑{}", cnt(0)), style));
+                }
             }
             Kind::Volume => {
                 spans.push(Span::raw(col(0).to_string()));
@@ -336,6 +341,98 @@ fn draw_folders(app: &mut App, f: &mut Frame, area: Rect) {
             l
         })
         .collect();
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+fn severity_style(t: &super::theme::Theme, severity: &str) -> Style {
+    match severity {
+        "error" => t.error,
+        "warning" => t.warning,
+        _ => t.info,
+    }
+}
+
+fn draw_findings(app: &mut App, f: &mut Frame, area: Rect) {
+    let focused = app.focus == Focus::Tree;
+    let fv = &app.findings;
+    let title = match &fv.code {
+        None => {
+            let total: i64 = fv.groups.iter().map(|g| g.count).sum();
+            format!(" Findings: {total} in {} rules ", fv.groups.len())
+        }
+        Some(code) => format!(" {code}: {} findings ", fv.rows.len()),
+    };
+    let b = block(app, title, focused);
+    let inner = b.inner(area);
+    f.render_widget(b, area);
+    let h = inner.height as usize;
+    let w = inner.width as usize;
+    app.page_rows = h;
+    let t = app.theme.clone();
+    let fv = &mut app.findings;
+    let (n, cursor) = match fv.code {
+        None => (fv.groups.len(), fv.group_cursor),
+        Some(_) => (fv.rows.len(), fv.row_cursor),
+    };
+    fv.scroll = keep_visible(cursor, fv.scroll, h, n);
+    if n == 0 {
+        let msg = if fv.loading {
+            "loading …"
+        } else {
+            "No findings. (Findings are computed by every scan and by `dicura check`.)"
+        };
+        f.render_widget(Paragraph::new(msg).style(t.dim), inner);
+        return;
+    }
+    let mut lines = Vec::new();
+    for i in fv.scroll..(fv.scroll + h).min(n) {
+        let mut line = match &fv.code {
+            None => {
+                let g = &fv.groups[i];
+                let ack = if g.acknowledged > 0 {
+                    format!("  ({} ack)", g.acknowledged)
+                } else {
+                    String::new()
+                };
+                Line::from(vec![
+                    Span::styled(
+                        format!("{:<8}", g.severity),
+                        severity_style(&t, &g.severity),
+                    ),
+                    Span::raw(fit(&g.code, w.saturating_sub(20))),
+                    Span::styled(format!("  {}{ack}", g.count), t.dim),
+                ])
+            }
+            Some(_) => {
+                let r = &fv.rows[i];
+                let name = r
+                    .path
+                    .as_deref()
+                    .map(|p| p.rsplit('/').next().unwrap_or(p).to_string())
+                    .unwrap_or_else(|| r.subject.clone());
+                let mut spans = vec![
+                    Span::styled(
+                        format!("{:<8}", r.severity),
+                        severity_style(&t, &r.severity),
+                    ),
+                    Span::raw(format!("{} ", fit(&name, w / 3))),
+                    Span::styled(fit(&r.message, w.saturating_sub(w / 3 + 10)), t.dim),
+                ];
+                if r.acknowledged {
+                    spans.push(Span::styled(" [ack]", t.ok));
+                }
+                Line::from(spans)
+            }
+        };
+        if i == cursor {
+            line = line.style(if focused {
+                t.selected
+            } else {
+                t.selected.add_modifier(Modifier::DIM)
+            });
+        }
+        lines.push(line);
+    }
     f.render_widget(Paragraph::new(lines), inner);
 }
 
@@ -454,6 +551,7 @@ fn draw_status(app: &App, f: &mut Frame, area: Rect) {
         Mode::Filter => ("/ filter: ", app.input.as_str()),
         Mode::Command => (": ", app.input.as_str()),
         Mode::Search => ("/ search: ", app.input.as_str()),
+        Mode::Ack => ("acknowledge, reason: ", app.input.as_str()),
         _ => ("", ""),
     };
     if !prompt.is_empty() {
@@ -700,9 +798,11 @@ pub fn help_lines(app: &App) -> Vec<String> {
         "  modality:CT manufacturer:GE* model: station: body: desc: study: protocol:".into(),
         "  Manufacturer=GE*  0018,0050=5   any keyword or tag, * and ? wildcards".into(),
         "  tag:0029,*  has an element of group 0029   kind:nifti  status:corrupt".into(),
+        "  findings:error  files with unacknowledged findings (error|warning|info)".into(),
         "  sop:  ts:  rows:512  cols:  date:2021*  path:*/x/*  ext:  free text".into(),
         "Commands (:): quit · filter EXPR · clear · theme dark|light|high-contrast".into(),
-        "  overview · browser · folders · sort · mark · compare · varying · expand".into(),
+        "  overview · browser · folders · findings · errors · sort · mark · compare".into(),
+        "  varying · expand".into(),
         "  collapse · refresh · scan DIR".into(),
         "Masked values (patient names, IDs, ...) show with r on one row at a time.".into(),
     ]);
