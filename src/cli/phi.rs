@@ -136,7 +136,8 @@ pub fn phi(
         if format == QueryFormat::Jsonl {
             let mut obj = serde_json::Map::new();
             for (n, v) in names.iter().zip(row) {
-                if !v.is_null() {
+                // sequence_path and creator only where they apply; the rest always.
+                if !v.is_null() || !matches!(n.as_str(), "sequence_path" | "creator") {
                     obj.insert(n.clone(), v);
                 }
             }

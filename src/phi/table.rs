@@ -231,6 +231,12 @@ pub fn rule(tag: u32) -> Option<&'static Rule> {
     t.masked.iter().find(|r| tag & r.mask == r.tag)
 }
 
+/// Every row (without the Private Attributes row), in no particular order.
+pub fn rules() -> impl Iterator<Item = &'static Rule> {
+    let t = table();
+    t.exact.values().chain(t.masked.iter())
+}
+
 /// Number of rows (without the Private Attributes row).
 pub fn len() -> usize {
     let t = table();
