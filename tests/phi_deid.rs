@@ -264,3 +264,62 @@ fn planted_phi_is_found_and_none_survives_export() {
     assert_eq!(dcm_files(&anon).len(), 9);
     assert!(!anon.join(".dicura-run-secret").exists());
 }
+
+/// The shared corpus (real-world oddities: encapsulated, big endian, deflated, nested private
+/// sequences, RT objects): every output is read by dcmdump and pydicom, and no X/Z/C
+/// attribute of Table E.1-1 nor any private element is left with a value.
+#[test]
+fn corpus_export_leaves_no_profile_attribute() {
+    let Some(corpus) = common::corpus() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let db = tmp.path().join("c.sqlite");
+    scan_json(&corpus, &db, &[]);
+    let out = tmp.path().join("out");
+    let (_, _, err) = run_ok(&[
+        "deid",
+        "--db",
+        db.to_str().expect("utf-8"),
+        "--out",
+        out.to_str().expect("utf-8"),
+        "--allow-burned-in",
+    ]);
+    let files = dcm_files(&out);
+    assert!(files.len() >= 60, "only {} exported: {err}", files.len());
+    // Failures are named with a reason, never a value.
+    for line in err.lines().filter(|l| l.starts_with("failed:")) {
+        assert!(
+            line.contains("not exported") || line.contains("not readable"),
+            "{line}"
+        );
+    }
+    if have_tool("dcmdump") {
+        for f in &files {
+            let o = Command::new("dcmdump").arg(f).output().expect("dcmdump");
+            assert!(o.status.success(), "dcmdump failed on {}", f.display());
+        }
+    }
+    if have_pydicom() {
+        let mut e11 = HashMap::new();
+        for r in dicura::phi::table::rules() {
+            if r.mask == u32::MAX {
+                e11.insert(format!("{:08X}", r.tag), r.basic.as_str());
+            }
+        }
+        let spec = serde_json::json!({"strings": [], "uids": [], "e11": e11, "allowed": []});
+        let spec_path = tmp.path().join("spec.json");
+        std::fs::write(&spec_path, spec.to_string()).expect("write spec");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracles/deid_check.py");
+        let o = Command::new("python3")
+            .arg(&script)
+            .arg(&out)
+            .arg(&spec_path)
+            .output()
+            .expect("python3");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let r: serde_json::Value = serde_json::from_slice(&o.stdout).expect("check JSON");
+        assert_eq!(r["files"].as_u64(), Some(files.len() as u64));
+        assert_eq!(r["problems"], serde_json::json!([]), "pydicom found PHI");
+    }
+}

@@ -385,6 +385,9 @@ pub struct DeidSource {
     /// The voxel file of a header/image pair.
     pub data_path: Option<String>,
     pub burned_in: bool,
+    /// Why the full reader must not be given this file (it would misread it or spin on it):
+    /// a transfer syntax that does not match the encoding, or a sequence encoded as UN.
+    pub unsafe_reason: Option<String>,
 }
 
 impl Catalogue {
@@ -394,9 +397,14 @@ impl Catalogue {
         self.sql(|c| {
             rusqlite::vtab::array::load_module(c)?;
             let base = "SELECT f.id, f.path, f.kind, r.path, v.data_path, \
-                 EXISTS (SELECT 1 FROM phi_findings p WHERE p.file_id = f.id AND p.reason = 'burned_in') \
+                 EXISTS (SELECT 1 FROM phi_findings p WHERE p.file_id = f.id AND p.reason = 'burned_in'), \
+                 CASE WHEN i.problems LIKE '%meta.transfer_syntax_mismatch%' \
+                      THEN 'the transfer syntax does not match the data set''s encoding' \
+                      WHEN json(h.elements) LIKE '%[\"UN\",{%' \
+                      THEN 'a sequence encoded as UN' END \
                  FROM files f LEFT JOIN roots r ON r.id = f.root_id \
                  LEFT JOIN volumes v ON v.file_id = f.id \
+                 LEFT JOIN instances i ON i.file_id = f.id LEFT JOIN headers h ON h.file_id = f.id \
                  WHERE f.kind IN ('dicom', 'nifti', 'analyze') AND f.status = 'ok'";
             let map = |r: &rusqlite::Row<'_>| {
                 Ok(DeidSource {
@@ -406,6 +414,7 @@ impl Catalogue {
                     root: r.get(3)?,
                     data_path: r.get(4)?,
                     burned_in: r.get(5)?,
+                    unsafe_reason: r.get(6)?,
                 })
             };
             match only {

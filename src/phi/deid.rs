@@ -192,6 +192,16 @@ impl Ctx<'_> {
         if g == 0x7FE0 || g == 0xFFFE {
             return Some(e);
         }
+        // A standard attribute written as UN: decoded with its dictionary VR when that is a
+        // string VR, so the profile's UID and date actions apply to it (and it is written
+        // back with its proper VR).
+        let (e, vr) = if vr == VR::UN {
+            let e = retype_un(e);
+            let vr = e.vr();
+            (e, vr)
+        } else {
+            (e, vr)
+        };
         // The curator's plan first.
         if let Some(rule) = self.cfg.plan.for_tag(t32) {
             let action = rule.action;
@@ -329,9 +339,60 @@ impl Ctx<'_> {
     }
 }
 
+/// Re-types a UN element of a standard string attribute (PS3.5 §6.2.2: its bytes are the
+/// value as the dictionary VR would encode it, here always little endian text).
+fn retype_un(e: Elem) -> Elem {
+    use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
+    static DICT: dicom_dictionary_std::StandardDataDictionary =
+        dicom_dictionary_std::StandardDataDictionary;
+    let tag = e.tag();
+    let Some(entry) = DICT.by_tag(tag) else {
+        return e;
+    };
+    let vr = match entry.vr() {
+        VirtualVr::Exact(vr) => vr,
+        _ => return e,
+    };
+    let is_text = matches!(
+        vr,
+        VR::AE
+            | VR::AS
+            | VR::CS
+            | VR::DA
+            | VR::DS
+            | VR::DT
+            | VR::IS
+            | VR::LO
+            | VR::LT
+            | VR::PN
+            | VR::SH
+            | VR::ST
+            | VR::TM
+            | VR::UC
+            | VR::UI
+            | VR::UR
+            | VR::UT
+    );
+    if !is_text {
+        return e;
+    }
+    let bytes = match e.value() {
+        Value::Primitive(p) => p.to_bytes().into_owned(),
+        _ => return e,
+    };
+    let text = String::from_utf8_lossy(&bytes)
+        .trim_end_matches(['\0', ' '])
+        .to_string();
+    let parts: Vec<String> = text.split('\\').map(str::to_string).collect();
+    prim(tag, vr, PrimitiveValue::Strs(parts.into()))
+}
+
 fn identifier_parts(obj: &InMemDicomObject) -> Vec<String> {
     let mut out = Vec::new();
-    let get = |t: Tag| obj.get(t).map(|e| strings(e.value()).join("\\"));
+    let get = |t: Tag| {
+        obj.get(t)
+            .map(|e| strings(retype_un(e.clone()).value()).join("\\"))
+    };
     if let Some(id) = get(Tag(0x0010, 0x0020)) {
         out.push(id.trim().to_uppercase());
     }
@@ -372,7 +433,10 @@ pub fn deidentify_dicom(
     let mut obj = OpenFileOptions::new()
         .open_file(src)
         .map_err(|e| DeidError::Read(e.to_string()))?;
-    let get = |o: &InMemDicomObject, t: Tag| o.get(t).map(|e| strings(e.value()).join("\\"));
+    let get = |o: &InMemDicomObject, t: Tag| {
+        o.get(t)
+            .map(|e| strings(retype_un(e.clone()).value()).join("\\"))
+    };
     let patient_id = get(&obj, Tag(0x0010, 0x0020)).unwrap_or_default();
     let patient_name = get(&obj, Tag(0x0010, 0x0010)).unwrap_or_default();
     let accession = get(&obj, Tag(0x0008, 0x0050)).unwrap_or_default();
@@ -485,7 +549,13 @@ pub fn deidentify_dicom(
         ))
         .join(format!("ST{}", cfg.secret.token("study", &study, 12)))
         .join(format!("SE{}", cfg.secret.token("series", &series, 12)))
-        .join(format!("{}.dcm", cfg.secret.token("sop", &sop, 16))),
+        // Two source files may hold the same instance (e.g. in two transfer syntaxes): the
+        // name also depends on the source path, so neither overwrites the other.
+        .join(format!(
+            "{}.dcm",
+            cfg.secret
+                .token("sop", &format!("{sop}\u{1}{}", src.display()), 16)
+        )),
     };
     if !cfg.dry_run {
         let dest = out_root.join(&output);
@@ -516,7 +586,9 @@ pub fn write_atomically(
         std::fs::create_dir_all(dir).map_err(io)?;
     }
     let mut tmp = dest.as_os_str().to_owned();
-    tmp.push(format!(".{}{TMP_SUFFIX}", std::process::id()));
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    tmp.push(format!(".{}-{n}{TMP_SUFFIX}", std::process::id()));
     let tmp = PathBuf::from(tmp);
     let r = write(&tmp);
     if r.is_err() {

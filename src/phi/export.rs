@@ -282,6 +282,11 @@ fn one(
         entry.status = "skipped_burned_in".into();
         return (i, entry, Vec::new());
     }
+    if let Some(why) = &src.unsafe_reason {
+        entry.status = "failed".into();
+        entry.error = Some(format!("not exported: {why}"));
+        return (i, entry, Vec::new());
+    }
     let flatten = |c: Counts| {
         c.into_iter()
             .map(|((k, a), n)| (format!("{k} {a}"), n))

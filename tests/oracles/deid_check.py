@@ -63,11 +63,13 @@ def main():
             p = os.path.join(root, n)
             ds = pydicom.dcmread(p)
             files += 1
-            sops.add(str(ds.SOPInstanceUID))
+            sop = ds.get("SOPInstanceUID")
+            if sop is not None:
+                sops.add(str(sop))
+                if str(ds.file_meta.MediaStorageSOPInstanceUID) != str(sop):
+                    problems.append(f"{p}: meta and data set SOP Instance UIDs differ")
             if ds.get("PatientIdentityRemoved") != "YES":
                 problems.append(f"{p}: PatientIdentityRemoved is not YES")
-            if str(ds.file_meta.MediaStorageSOPInstanceUID) != str(ds.SOPInstanceUID):
-                problems.append(f"{p}: meta and data set SOP Instance UIDs differ")
             walk(ds, "", p)
     dangling = [r for r in refs if r not in sops]
     print(json.dumps({"files": files, "problems": problems, "references": len(refs),
