@@ -2554,7 +2554,7 @@ pub struct PlantedPhi {
 /// burned-in text risks).
 pub fn write_phi_dataset(out: &Path, patients: usize, instances: usize) -> io::Result<PlantedPhi> {
     let mut planted = PlantedPhi::default();
-    let seed = 0x5eed_0f_9b1;
+    let seed = 0x0005_eed0_f9b1;
     for pi in 0..patients {
         let p = Patient::synthetic(seed, pi);
         let st = Study::synthetic(seed, pi, 0);

@@ -253,7 +253,7 @@ impl Ctx<'_> {
         }
         match action {
             Action::X => {
-                if !e.value().primitive().is_some_and(|p| p.multiplicity() == 0) {
+                if e.value().primitive().is_none_or(|p| p.multiplicity() != 0) {
                     self.count(tag, "X");
                 }
                 None
@@ -600,7 +600,10 @@ pub fn write_atomically(
 
 /// NIfTI-1/Analyze and NIfTI-2 text fields: (offset, length) of descrip, aux_file,
 /// intent_name (NIfTI only) and db_name (NIfTI-1/Analyze only), and where extensions start.
-fn volume_layout(header: &[u8]) -> Option<(Vec<(&'static str, usize, usize)>, usize, bool)> {
+/// Text fields as (name, offset, length), where the fixed header ends, whether it is NIfTI.
+type VolumeLayout = (Vec<(&'static str, usize, usize)>, usize, bool);
+
+fn volume_layout(header: &[u8]) -> Option<VolumeLayout> {
     let le = header.get(..4)?;
     let n = u32::from_le_bytes([le[0], le[1], le[2], le[3]]);
     let nb = u32::from_be_bytes([le[0], le[1], le[2], le[3]]);
