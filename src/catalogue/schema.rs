@@ -290,6 +290,8 @@ CREATE TABLE deep_checked (
 INSERT OR IGNORE INTO check_pending(kind, uid) SELECT 'series', series_uid FROM series;
 INSERT OR IGNORE INTO check_pending(kind, uid) SELECT 'study', study_uid FROM studies;
 INSERT OR IGNORE INTO check_pending(kind, uid) VALUES ('dataset', '');
+"#;
+
 /// Version 3: PHI review (issue 5): findings per file, the reveal audit trail, the de-identification
 /// plan. Findings never hold values (only a hash prefix to count distinct values).
 const V3: &str = r#"
