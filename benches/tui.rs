@@ -218,7 +218,10 @@ fn main() {
         "| overview counts and series-level lists (background) | {} |",
         ms(summary.unwrap_or_default())
     );
-    println!("| overview instance histograms (background) | {} |", ms(overview));
+    println!(
+        "| overview instance histograms (background) | {} |",
+        ms(overview)
+    );
     println!(
         "| move (j), median of {} | {} |",
         moves.len(),

@@ -323,3 +323,59 @@ fn corpus_export_leaves_no_profile_attribute() {
         assert_eq!(r["problems"], serde_json::json!([]), "pydicom found PHI");
     }
 }
+
+/// The plan: loaded from TOML into the catalogue, saved back, and obeyed by the export
+/// (a private creator kept, an attribute replaced); a dry run writes nothing.
+#[test]
+fn plan_round_trip_dry_run_and_plan_overrides() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let src = tmp.path().join("src");
+    dicura::synth::write_phi_dataset(&src, 1, 2).expect("generate");
+    let db = tmp.path().join("c.sqlite");
+    scan_json(&src, &db, &[]);
+    let dbs = db.to_str().expect("utf-8");
+    let plan = tmp.path().join("plan.toml");
+    std::fs::write(
+        &plan,
+        "[[rule]]\ntarget = \"private:ACME PHI\"\naction = \"keep\"\n\n\
+         [[rule]]\ntarget = \"StationName\"\naction = \"replace\"\nvalue = \"SCANNER1\"\n",
+    )
+    .expect("plan");
+    let (code, _, err) = run_ok(&["plan", "--db", dbs, "--load", plan.to_str().expect("utf-8")]);
+    assert_eq!(code, 0, "{err}");
+    let saved = tmp.path().join("saved.toml");
+    let (code, _, _) = run_ok(&[
+        "plan",
+        "--db",
+        dbs,
+        "--save",
+        saved.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code, 0);
+    let text = std::fs::read_to_string(&saved).expect("saved plan");
+    assert!(text.contains("0008,1010") && text.contains("private:ACME PHI"));
+
+    let out = tmp.path().join("out");
+    let outs = out.to_str().expect("utf-8");
+    let (code, report, _) = run_ok(&["deid", "--db", dbs, "--out", outs, "--dry-run"]);
+    assert_eq!(code, 1, "the burned-in files are counted as skipped");
+    assert!(report.contains("PatientName") && report.contains("would be exported"));
+    assert!(!out.exists(), "a dry run writes nothing");
+
+    let (_, _, _) = run_ok(&["deid", "--db", dbs, "--out", outs]);
+    let files = dcm_files(&out);
+    assert_eq!(files.len(), 1);
+    if have_tool("dcmdump") {
+        let o = Command::new("dcmdump")
+            .arg(&files[0])
+            .output()
+            .expect("dcmdump");
+        let dump = String::from_utf8_lossy(&o.stdout);
+        assert!(dump.contains("ACME PHI"), "kept private creator");
+        assert!(dump.contains("[SCANNER1]"), "replaced station name");
+        assert!(
+            dump.contains("(0010,0010) PN (no value available)"),
+            "name emptied"
+        );
+    }
+}
