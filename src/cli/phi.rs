@@ -205,7 +205,12 @@ pub fn deid(out: &mut impl Write, db: &Path, a: DeidArgs) -> anyhow::Result<i32>
         }
         None => cat.plan_load()?,
     };
-    if let Ok(canon_out) = a.out.canonicalize() {
+    // The output may not exist yet: then its absolute form is compared.
+    if let Ok(canon_out) = a
+        .out
+        .canonicalize()
+        .or_else(|_| std::path::absolute(&a.out))
+    {
         for root in cat.roots()? {
             if canon_out.starts_with(&root) || Path::new(&root).starts_with(&canon_out) {
                 bail!("--out {} overlaps the scanned root {root}", a.out.display());
