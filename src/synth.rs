@@ -2530,3 +2530,138 @@ mod tests {
         assert_eq!(img.len(), 4 * 3 * 2 * 2);
     }
 }
+
+/// What [`write_phi_dataset`] planted, for tests to look for.
+#[derive(Debug, Clone, Default)]
+pub struct PlantedPhi {
+    /// Identifying strings written into the files (names, IDs, addresses, phone numbers,
+    /// institutions, birth dates, accession numbers); none may survive de-identification.
+    pub strings: Vec<String>,
+    /// Every UID written (study, series, SOP instance, frame of reference).
+    pub uids: Vec<String>,
+    /// Files written, and the one that has a burned-in text risk (ultrasound without
+    /// BurnedInAnnotation).
+    pub files: Vec<PathBuf>,
+    pub burned_in: PathBuf,
+}
+
+/// A dataset full of PHI for de-identification tests: `patients` patients with one head CT
+/// series of `instances` slices each, where every slice also carries addresses, phone
+/// numbers, other IDs, nested request attributes, a reference to the previous slice, a
+/// private block quoting the patient's name, and the patient's name/ID inside free text
+/// (Window Center & Width Explanation, Image Comments) and in the path; plus one ultrasound
+/// image without BurnedInAnnotation, and an overlay on the last slice of each series (both
+/// burned-in text risks).
+pub fn write_phi_dataset(out: &Path, patients: usize, instances: usize) -> io::Result<PlantedPhi> {
+    let mut planted = PlantedPhi::default();
+    let seed = 0x0005_eed0_f9b1;
+    for pi in 0..patients {
+        let p = Patient::synthetic(seed, pi);
+        let st = Study::synthetic(seed, pi, 0);
+        let mut se = Series::synthetic(seed, pi, &st, 0, 32, 32, instances);
+        se.description = format!("HEAD {} routine", p.id);
+        se.private_block = false;
+        let family = p.name.split('^').next().unwrap_or("DOE").to_string();
+        planted.strings.extend([
+            p.name.clone(),
+            p.id.clone(),
+            p.birth_date.da(),
+            st.accession.clone(),
+            st.institution.clone(),
+            st.referring_physician.clone(),
+            format!("{} Hospital Road", 10 + pi),
+            format!("+44 20 7946 {:04}", pi),
+            format!("OTHER{:05}", pi),
+        ]);
+        planted.uids.extend([
+            st.uid.clone(),
+            se.uid.clone(),
+            se.frame_of_reference_uid.clone(),
+        ]);
+        let dir = out
+            .join(format!("{}_{}", p.id, family))
+            .join(st.folder())
+            .join(se.folder());
+        std::fs::create_dir_all(&dir)?;
+        for i in 0..instances {
+            let mut w = slice_writer(&p, &st, &se, i);
+            w.str(0x0010_1040, "LO", &format!("{} Hospital Road", 10 + pi))
+                .str(0x0010_2154, "SH", &format!("+44 20 7946 {:04}", pi))
+                .str(0x0010_1000, "LO", &format!("OTHER{:05}", pi))
+                .str(0x0008_0081, "ST", &format!("{} Hospital Road", 10 + pi))
+                .str(
+                    0x0010_21B0,
+                    "LT",
+                    &format!("Seen by {}", st.referring_physician),
+                )
+                .str(0x0020_4000, "LT", &format!("patient {} moved", p.name))
+                .str(0x0028_1055, "LO", &format!("{family} window"))
+                .str(tags::BODY_PART_EXAMINED, "CS", "HEAD");
+            w.sequence(
+                0x0040_0275,
+                vec![vec![
+                    Element::str(0x0008_0050, "SH", &st.accession),
+                    Element::str(0x0032_1060, "LO", "CT HEAD"),
+                    Element::str(0x0040_1001, "SH", &format!("RP{}", p.id)),
+                    Element::str(0x0040_0009, "SH", &format!("SPS{}", p.id)),
+                ]],
+                true,
+            );
+            w.sequence(
+                0x0010_1002,
+                vec![vec![
+                    Element::str(0x0010_0020, "LO", &format!("OTHER{:05}", pi)),
+                    Element::str(0x0010_0021, "LO", &st.institution),
+                ]],
+                false,
+            );
+            if i > 0 {
+                w.sequence(
+                    0x0008_1140,
+                    vec![vec![
+                        Element::str(0x0008_1150, "UI", se.modality.sop_class_uid()),
+                        Element::str(0x0008_1155, "UI", &se.sop_instance_uid(i - 1)),
+                    ]],
+                    true,
+                );
+            }
+            w.str(0x0009_0010, "LO", "ACME PHI")
+                .str(0x0009_1001, "LO", &p.name)
+                .str(0x0009_1002, "LO", &p.id);
+            if i + 1 == instances {
+                w.u16(0x6000_0010, 32)
+                    .u16(0x6000_0011, 32)
+                    .str(0x6000_0040, "CS", "G")
+                    .raw(0x6000_0050, "SS", &[1, 0, 1, 0])
+                    .u16(0x6000_0100, 1)
+                    .u16(0x6000_0102, 0)
+                    .bytes(0x6000_3000, "OW", &[0u8; 128]);
+            }
+            planted.uids.push(se.sop_instance_uid(i));
+            let path = dir.join(Series::file_name(i));
+            std::fs::write(&path, w.finish())?;
+            planted.files.push(path);
+        }
+    }
+    // An ultrasound image without BurnedInAnnotation: a burned-in text risk.
+    let p = Patient::synthetic(seed, patients);
+    let st = Study::synthetic(seed, patients, 0);
+    let se = Series::synthetic(seed, patients, &st, 0, 32, 32, 1);
+    let us_uid = uid_from(&[seed, 0x0055]);
+    let mut w = slice_writer(&p, &st, &se, 0);
+    w.str(tags::SOP_CLASS_UID, "UI", "1.2.840.10008.5.1.4.1.1.6.1")
+        .str(tags::SOP_INSTANCE_UID, "UI", &us_uid)
+        .str(tags::MODALITY, "CS", "US");
+    // Same module: the meta group's SOP class follows the data set's.
+    w.sop_class_uid = "1.2.840.10008.5.1.4.1.1.6.1".to_string();
+    w.sop_instance_uid = us_uid;
+    w.remove(tags::KVP);
+    let us = w;
+    let dir = out.join("us");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("us1.dcm");
+    std::fs::write(&path, us.finish())?;
+    planted.files.push(path.clone());
+    planted.burned_in = path;
+    Ok(planted)
+}

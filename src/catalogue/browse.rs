@@ -230,7 +230,7 @@ const UNPARSED: &str = "f.kind IN ('dicom', 'nifti', 'analyze') \
      AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.file_id = f.id) \
      AND NOT EXISTS (SELECT 1 FROM volumes v WHERE v.file_id = f.id)";
 
-const INSTANCE_JOIN: &str = "instances i JOIN files f ON f.id = i.file_id \
+pub(super) const INSTANCE_JOIN: &str = "instances i JOIN files f ON f.id = i.file_id \
      JOIN series s ON s.id = i.series_ref JOIN studies st ON st.id = s.study_ref \
      JOIN patients p ON p.id = st.patient_ref LEFT JOIN headers h ON h.file_id = i.file_id";
 
@@ -955,14 +955,14 @@ fn bind<'a>(arr: &'a Option<Rc<Vec<Value>>>, rest: &'a [Value]) -> Vec<&'a dyn T
     v
 }
 
-fn instance_filter(scope: &Scope) -> (String, Vec<Value>) {
+pub(super) fn instance_filter(scope: &Scope) -> (String, Vec<Value>) {
     scope
         .instance_cond
         .clone()
         .unwrap_or_else(|| ("1".into(), Vec::new()))
 }
 
-fn file_filter(scope: &Scope) -> (String, Vec<Value>) {
+pub(super) fn file_filter(scope: &Scope) -> (String, Vec<Value>) {
     scope
         .file_cond
         .clone()
@@ -971,7 +971,7 @@ fn file_filter(scope: &Scope) -> (String, Vec<Value>) {
 
 /// Numbers the anonymous `?` of a condition from `after + 1` on, so it can follow other
 /// numbered parameters.
-fn shift_params(cond: &str, after: usize) -> String {
+pub(super) fn shift_params(cond: &str, after: usize) -> String {
     let mut out = String::with_capacity(cond.len() + 8);
     let mut n = after;
     let mut in_str = false;

@@ -6,10 +6,12 @@
 
 pub mod browse;
 pub mod findings;
+mod phi;
 mod rows;
 mod schema;
 mod stats;
 mod write;
+pub use phi::{DeidSource, PhiFileRow, PhiSummaryRow, RevealRow};
 
 pub use rows::{FileKind, FileStatus, InstanceRow, VolumeRow};
 pub use stats::Stats;

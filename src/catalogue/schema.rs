@@ -4,7 +4,7 @@
 //! refused rather than misread.
 
 /// Each entry upgrades the schema from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// Version 1: files, the DICOM hierarchy, volumes, every header as JSONB, scans and history.
 const V1: &str = r#"
@@ -290,4 +290,51 @@ CREATE TABLE deep_checked (
 INSERT OR IGNORE INTO check_pending(kind, uid) SELECT 'series', series_uid FROM series;
 INSERT OR IGNORE INTO check_pending(kind, uid) SELECT 'study', study_uid FROM studies;
 INSERT OR IGNORE INTO check_pending(kind, uid) VALUES ('dataset', '');
+"#;
+
+/// Version 3: PHI review (issue 5): findings per file, the reveal audit trail, the de-identification
+/// plan. Findings never hold values (only a hash prefix to count distinct values).
+const V3: &str = r#"
+CREATE TABLE phi_scanned (
+    file_id     INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
+    scanned_at  REAL NOT NULL           -- files.scanned_at when the findings were made
+);
+
+CREATE TABLE phi_findings (
+    id            INTEGER PRIMARY KEY,
+    file_id       INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+    tag           INTEGER NOT NULL,     -- 0 when not an element (burned-in, face, NIfTI field)
+    keyword       TEXT NOT NULL,        -- keyword, private:CREATOR, or NIfTI field
+    seq_path      TEXT,                 -- enclosing sequences: GGGG,EEEE[i].GGGG,EEEE[j]
+    reason        TEXT NOT NULL,        -- attribute, private, text_leak, path_leak, burned_in, face, volume_text
+    action        TEXT NOT NULL,        -- Basic Profile action (D Z X K C U; - for risks)
+    table_action  TEXT NOT NULL,        -- as PS3.15 Table E.1-1 gives it (X/Z/D ...)
+    creator       TEXT,                 -- private creator
+    detail        TEXT NOT NULL,        -- never a value
+    value_hash    TEXT                  -- SHA-256 prefix of the value, to count distinct values
+);
+CREATE INDEX phi_findings_file ON phi_findings(file_id);
+CREATE INDEX phi_findings_attr ON phi_findings(reason, keyword);
+
+-- Every reveal of a masked value: who, when, what (never the value). No foreign key: the
+-- audit trail outlives the files.
+CREATE TABLE phi_reveals (
+    id          INTEGER PRIMARY KEY,
+    at          REAL NOT NULL,
+    who         TEXT NOT NULL,
+    file_id     INTEGER NOT NULL,
+    path        TEXT,
+    tag         INTEGER NOT NULL,
+    keyword     TEXT NOT NULL,
+    seq_path    TEXT
+);
+
+-- The de-identification plan: per attribute (GGGG,EEEE), private creator (private:NAME) or
+-- NIfTI field, an action overriding the profile.
+CREATE TABLE deid_plan (
+    target      TEXT PRIMARY KEY,
+    action      TEXT NOT NULL CHECK (action IN ('keep', 'remove', 'empty', 'replace', 'shift_date')),
+    value       TEXT,
+    updated     REAL NOT NULL
+);
 "#;

@@ -5,6 +5,7 @@
 
 mod check;
 mod output;
+mod phi;
 
 pub use check::{CheckFormat, FailOn};
 
@@ -102,6 +103,81 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
         format: ShowFormat,
     },
+    /// PHI review: every PS3.15 Table E.1-1 attribute with a value (at any depth), private
+    /// blocks by creator, the patient's name/ID inside other text or the path, burned-in
+    /// text risk, head volumes, NIfTI/Analyze text. Values are never printed unless
+    /// --show-values (and each one printed is recorded in the audit table).
+    Phi {
+        #[arg(long, value_enum, default_value_t = PhiFormat::Jsonl)]
+        format: PhiFormat,
+        /// One row per attribute/creator/risk over the dataset: files, distinct values
+        #[arg(long)]
+        summary: bool,
+        /// Print the values (recorded in the reveal audit table)
+        #[arg(long)]
+        show_values: bool,
+        /// Only files matching this filter (the console's filter language)
+        #[arg(long, value_name = "EXPR")]
+        filter: Option<String>,
+    },
+    /// De-identified copies (PS3.15 Basic Profile and options, the plan), never in place.
+    Deid {
+        /// Output directory (a tree PATIENT/STUDY/SERIES/ of Part 10 files)
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Confidentiality profile
+        #[arg(long, default_value = "basic")]
+        profile: String,
+        /// PS3.15 option, e.g. retain-longitudinal-modified-dates (repeatable)
+        #[arg(long = "option", value_name = "NAME")]
+        options: Vec<String>,
+        /// De-identification plan (TOML); stored in the catalogue. Default: the stored plan
+        #[arg(long, value_name = "FILE")]
+        plan: Option<PathBuf>,
+        /// Pseudonymise: keep the original <-> pseudonym mapping in FILE (owner-only)
+        #[arg(long, value_name = "FILE")]
+        pseudonyms: Option<PathBuf>,
+        /// Write nothing; print per attribute what would be done and in how many files
+        #[arg(long)]
+        dry_run: bool,
+        /// Export files with burned-in text risk too
+        #[arg(long)]
+        allow_burned_in: bool,
+        /// Mirror the source layout instead of PATIENT/STUDY/SERIES
+        #[arg(long)]
+        keep_layout: bool,
+        /// Only files matching this filter
+        #[arg(long, value_name = "EXPR")]
+        filter: Option<String>,
+        /// Worker threads [default: one per core]
+        #[arg(long, short = 'j', value_name = "N", default_value_t = 0)]
+        jobs: usize,
+        /// Print a JSON summary
+        #[arg(long)]
+        json: bool,
+    },
+    /// The originals behind pseudonyms (needs the pseudonym file of `deid --pseudonyms`).
+    Reidentify {
+        #[arg(long, value_name = "FILE")]
+        pseudonyms: PathBuf,
+        /// Pseudonyms (patient ID, accession number, UID)
+        #[arg(required = true)]
+        values: Vec<String>,
+    },
+    /// The de-identification plan stored in the catalogue: load from / save to TOML, or print.
+    Plan {
+        #[arg(long, value_name = "FILE")]
+        load: Option<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        save: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum PhiFormat {
+    Jsonl,
+    Csv,
+    Table,
 }
 
 #[derive(Debug, clap::Args)]
@@ -263,6 +339,61 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Show { file, format } => {
             output::show(&mut out, &file, format)?;
             Ok(0)
+        }
+        Command::Phi {
+            format,
+            summary,
+            show_values,
+            filter,
+        } => {
+            let format = match format {
+                PhiFormat::Jsonl => QueryFormat::Jsonl,
+                PhiFormat::Csv => QueryFormat::Csv,
+                PhiFormat::Table => QueryFormat::Table,
+            };
+            phi::phi(
+                &mut out,
+                &db.path(),
+                format,
+                summary,
+                show_values,
+                filter.as_deref(),
+            )
+        }
+        Command::Deid {
+            out: dir,
+            profile,
+            options,
+            plan,
+            pseudonyms,
+            dry_run,
+            allow_burned_in,
+            keep_layout,
+            filter,
+            jobs,
+            json,
+        } => phi::deid(
+            &mut out,
+            &db.path(),
+            phi::DeidArgs {
+                out: dir,
+                profile,
+                options,
+                plan,
+                pseudonyms,
+                dry_run,
+                allow_burned_in,
+                keep_layout,
+                filter,
+                jobs,
+                json,
+            },
+        ),
+        Command::Reidentify { pseudonyms, values } => {
+            phi::reidentify(&mut out, &pseudonyms, &values)
+        }
+        Command::Plan { load, save } => {
+            phi::plan(&mut out, &db.path(), load.as_deref(), save.as_deref())
         }
     }
 }
