@@ -80,6 +80,18 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
     }
     let mut terminal = ratatui::init();
+    // When the terminal goes away (an SSH drop), crossterm can spin inside its read of a closed
+    // tty and never return to the loop that checks the signal flag: a watchdog ends the
+    // process shortly after SIGHUP/SIGTERM if the loop has not.
+    let watch = stop.clone();
+    std::thread::spawn(move || loop {
+        std::thread::sleep(Duration::from_millis(100));
+        if watch.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(700));
+            ratatui::restore();
+            std::process::exit(0);
+        }
+    });
     let result = event_loop(&mut app, &mut terminal, &stop);
     ratatui::restore();
     result
