@@ -115,6 +115,23 @@ pub struct App {
     pub page_rows: usize,
 }
 
+/// How far a list-movement key moves the cursor in a list of `n` rows with `page` rows on
+/// screen (vim keys and arrows alike); `None` for other keys.
+fn movement(ev: &KeyEvent, n: usize, page: isize) -> Option<isize> {
+    let ctrl = ev.modifiers.contains(KeyModifiers::CONTROL);
+    Some(match ev.code {
+        KeyCode::Down | KeyCode::Char('j') => 1,
+        KeyCode::Up | KeyCode::Char('k') => -1,
+        KeyCode::PageDown => page,
+        KeyCode::PageUp => -page,
+        KeyCode::Char('d') if ctrl => page / 2,
+        KeyCode::Char('u') if ctrl => -page / 2,
+        KeyCode::Char('g') | KeyCode::Home => -(n as isize),
+        KeyCode::Char('G') | KeyCode::End => n as isize,
+        _ => return None,
+    })
+}
+
 impl App {
     /// Opens the catalogue read-only for browsing and starts the worker.
     pub fn new(db: PathBuf, theme: Theme, keys: Keys, read_only: bool) -> anyhow::Result<App> {
@@ -627,15 +644,9 @@ impl App {
     fn folder_key(&mut self, ev: &KeyEvent) {
         let n = self.folders.entries.len();
         let page = self.page_rows.max(1) as isize;
+        let moved = movement(ev, n, page);
         let delta: isize = match ev.code {
-            KeyCode::Down | KeyCode::Char('j') => 1,
-            KeyCode::Up | KeyCode::Char('k') => -1,
-            KeyCode::PageDown => page,
-            KeyCode::PageUp => -page,
-            KeyCode::Char('d') if ev.modifiers.contains(KeyModifiers::CONTROL) => page / 2,
-            KeyCode::Char('u') if ev.modifiers.contains(KeyModifiers::CONTROL) => -page / 2,
-            KeyCode::Char('g') | KeyCode::Home => -(n as isize),
-            KeyCode::Char('G') | KeyCode::End => n as isize,
+            _ if moved.is_some() => moved.unwrap_or(0),
             KeyCode::Enter | KeyCode::Right | KeyCode::Char('l') => {
                 if let Some((name, is_dir, _, id)) =
                     self.folders.entries.get(self.folders.cursor).cloned()
@@ -727,13 +738,9 @@ impl App {
             fv.groups.len()
         };
         let page = self.page_rows.max(1) as isize;
+        let moved = movement(ev, n, page);
         let delta: isize = match ev.code {
-            KeyCode::Down | KeyCode::Char('j') => 1,
-            KeyCode::Up | KeyCode::Char('k') => -1,
-            KeyCode::PageDown => page,
-            KeyCode::PageUp => -page,
-            KeyCode::Char('g') | KeyCode::Home => -(n as isize),
-            KeyCode::Char('G') | KeyCode::End => n as isize,
+            _ if moved.is_some() => moved.unwrap_or(0),
             KeyCode::Enter | KeyCode::Right | KeyCode::Char('l') => {
                 if in_rows {
                     self.focus = Focus::Meta;
@@ -813,15 +820,9 @@ impl App {
         let n = self.meta.lines.len();
         let page = self.page_rows.max(1) as isize;
         let k = &self.keys;
+        let moved = movement(ev, n, page);
         let delta: isize = match ev.code {
-            KeyCode::Down | KeyCode::Char('j') => 1,
-            KeyCode::Up | KeyCode::Char('k') => -1,
-            KeyCode::PageDown => page,
-            KeyCode::PageUp => -page,
-            KeyCode::Char('d') if ev.modifiers.contains(KeyModifiers::CONTROL) => page / 2,
-            KeyCode::Char('u') if ev.modifiers.contains(KeyModifiers::CONTROL) => -page / 2,
-            KeyCode::Char('g') | KeyCode::Home => -(n as isize),
-            KeyCode::Char('G') | KeyCode::End => n as isize,
+            _ if moved.is_some() => moved.unwrap_or(0),
             KeyCode::Enter | KeyCode::Right | KeyCode::Char('l') => {
                 self.meta.fold(true);
                 0
