@@ -381,17 +381,14 @@ impl Catalogue {
                 Some(t) => t as i64,
                 None => c.query_row(&total_sql, params_from_iter(args.iter()), |r| r.get(0))?,
             };
-            let mut stmt = c.prepare(&page_sql)?;
-            let rows = stmt
-                .query_map(params_from_iter(args.iter()), |r| {
-                    Ok(Row {
-                        id: r.get(0)?,
-                        cols: vec![r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?],
-                        counts: vec![r.get(5)?, r.get(6)?, r.get(7)?],
-                        status: None,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let rows = page_rows(c, &page_sql, params_from_iter(args.iter()), |r| {
+                Ok(Row {
+                    id: r.get(0)?,
+                    cols: vec![r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?],
+                    counts: vec![r.get(5)?, r.get(6)?, r.get(7)?],
+                    status: None,
+                })
+            })?;
             Ok((total as usize, rows))
         })
     }
@@ -428,17 +425,14 @@ impl Catalogue {
             let args = bind(&arr, &rest);
             let total: i64 =
                 c.query_row(&total_sql, params_from_iter(args.iter()), |r| r.get(0))?;
-            let mut stmt = c.prepare(&page_sql)?;
-            let rows = stmt
-                .query_map(params_from_iter(args.iter()), |r| {
-                    Ok(Row {
-                        id: r.get(0)?,
-                        cols: vec![r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?],
-                        counts: vec![r.get(5)?, r.get(6)?],
-                        status: None,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let rows = page_rows(c, &page_sql, params_from_iter(args.iter()), |r| {
+                Ok(Row {
+                    id: r.get(0)?,
+                    cols: vec![r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?],
+                    counts: vec![r.get(5)?, r.get(6)?],
+                    status: None,
+                })
+            })?;
             Ok((total as usize, rows))
         })
     }
@@ -482,17 +476,14 @@ impl Catalogue {
             let mut page_rest = vec![Value::Integer(study)];
             page_rest.extend(iparams.iter().cloned());
             let page_args = bind(&arr, &page_rest);
-            let mut stmt = c.prepare(&page_sql)?;
-            let rows = stmt
-                .query_map(params_from_iter(page_args.iter()), |r| {
-                    Ok(Row {
-                        id: r.get(0)?,
-                        cols: vec![r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?],
-                        counts: vec![r.get(6)?],
-                        status: None,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let rows = page_rows(c, &page_sql, params_from_iter(page_args.iter()), |r| {
+                Ok(Row {
+                    id: r.get(0)?,
+                    cols: vec![r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?],
+                    counts: vec![r.get(6)?],
+                    status: None,
+                })
+            })?;
             Ok((total as usize, rows))
         })
     }
@@ -523,20 +514,17 @@ impl Catalogue {
             args.extend(iparams.iter().cloned());
             let total: i64 =
                 c.query_row(&total_sql, params_from_iter(args.iter()), |r| r.get(0))?;
-            let mut stmt = c.prepare(&page_sql)?;
-            let rows = stmt
-                .query_map(params_from_iter(args.iter()), |r| {
-                    let path: String = r.get(2)?;
-                    let name = path.rsplit('/').next().unwrap_or(&path).to_string();
-                    Ok(Row {
-                        id: r.get(0)?,
-                        cols: vec![r.get(1)?, name, r.get(3)?, r.get(4)?, path],
-                        // Findings badge: warnings and errors not acknowledged, and the worst.
-                        counts: vec![r.get(6)?, r.get::<_, Option<i64>>(7)?.unwrap_or(-1)],
-                        status: Some(r.get(5)?),
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let rows = page_rows(c, &page_sql, params_from_iter(args.iter()), |r| {
+                let path: String = r.get(2)?;
+                let name = path.rsplit('/').next().unwrap_or(&path).to_string();
+                Ok(Row {
+                    id: r.get(0)?,
+                    cols: vec![r.get(1)?, name, r.get(3)?, r.get(4)?, path],
+                    // Findings badge: warnings and errors not acknowledged, and the worst.
+                    counts: vec![r.get(6)?, r.get::<_, Option<i64>>(7)?.unwrap_or(-1)],
+                    status: Some(r.get(5)?),
+                })
+            })?;
             Ok((total as usize, rows))
         })
     }
@@ -566,19 +554,16 @@ impl Catalogue {
                 params_from_iter(params.iter()),
                 |r| r.get(0),
             )?;
-            let mut stmt = c.prepare(&page_sql)?;
-            let rows = stmt
-                .query_map(params_from_iter(params.iter()), |r| {
-                    let path: String = r.get(1)?;
-                    let name = path.rsplit('/').next().unwrap_or(&path).to_string();
-                    Ok(Row {
-                        id: r.get(0)?,
-                        cols: vec![name, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, path],
-                        counts: vec![],
-                        status: Some(r.get(6)?),
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let rows = page_rows(c, &page_sql, params_from_iter(params.iter()), |r| {
+                let path: String = r.get(1)?;
+                let name = path.rsplit('/').next().unwrap_or(&path).to_string();
+                Ok(Row {
+                    id: r.get(0)?,
+                    cols: vec![name, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, path],
+                    counts: vec![],
+                    status: Some(r.get(6)?),
+                })
+            })?;
             Ok((total as usize, rows))
         })
     }
@@ -616,20 +601,17 @@ impl Catalogue {
                 params_from_iter(params.iter()),
                 |r| r.get(0),
             )?;
-            let mut stmt = c.prepare(&page_sql)?;
-            let rows = stmt
-                .query_map(params_from_iter(params.iter()), |r| {
-                    let path: String = r.get(1)?;
-                    let name = path.rsplit('/').next().unwrap_or(&path).to_string();
-                    let size: i64 = r.get(3)?;
-                    Ok(Row {
-                        id: r.get(0)?,
-                        cols: vec![name, r.get(2)?, human_size(size), r.get(4)?, path],
-                        counts: vec![],
-                        status: Some(r.get(5)?),
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let rows = page_rows(c, &page_sql, params_from_iter(params.iter()), |r| {
+                let path: String = r.get(1)?;
+                let name = path.rsplit('/').next().unwrap_or(&path).to_string();
+                let size: i64 = r.get(3)?;
+                Ok(Row {
+                    id: r.get(0)?,
+                    cols: vec![name, r.get(2)?, human_size(size), r.get(4)?, path],
+                    counts: vec![],
+                    status: Some(r.get(5)?),
+                })
+            })?;
             Ok((total as usize, rows))
         })
     }
@@ -935,6 +917,18 @@ pub struct Overview {
     pub study_years: Vec<(String, i64)>,
     /// The instance-level lists (syntax, thickness, spacing, matrix, bytes) are still coming.
     pub instances_pending: bool,
+}
+
+/// Runs a level's page query, one [`Row`] per result row.
+fn page_rows<P: rusqlite::Params>(
+    c: &Connection,
+    sql: &str,
+    params: P,
+    row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<Row>,
+) -> rusqlite::Result<Vec<Row>> {
+    let mut stmt = c.prepare(sql)?;
+    let rows = stmt.query_map(params, row)?;
+    rows.collect()
 }
 
 /// `s.id IN rarray(?1)` with the array, or `1` when every series matches.
