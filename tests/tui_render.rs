@@ -286,6 +286,14 @@ fn help_lists_every_key_and_small_terminals_do_not_break() {
     }
     assert!(text.contains("modality:CT"));
     snapshot("help_100x40", &text);
+    // Longer than the screen: movement keys scroll to the end, other keys close it.
+    key(&mut a, KeyCode::Char('G'));
+    let text = render(&mut a, 100, 40);
+    assert!(
+        text.contains("plan save FILE") && text.contains("Masked values"),
+        "{text}"
+    );
+    assert_eq!(a.mode, dicura::tui::app::Mode::Help);
     key(&mut a, KeyCode::Esc);
     open_first_instance(&mut a);
     for (w, h) in [(20, 5), (40, 10), (80, 24), (250, 70), (1, 1)] {
@@ -367,4 +375,216 @@ fn findings_pane_lists_rules_jumps_to_the_element_and_acknowledges() {
     key(&mut a, KeyCode::Char('e'));
     assert_eq!(a.screen, Screen::Browser);
     assert_eq!(a.scope.filter.text, "findings:error");
+}
+
+/// A writable console on a generated dataset full of PHI (names, IDs, leaks in descriptions
+/// and paths).
+fn phi_app(read_only: bool) -> (tempfile::TempDir, PathBuf, dicura::synth::PlantedPhi, App) {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("phi");
+    let planted = dicura::synth::write_phi_dataset(&data, 3, 2).unwrap();
+    let db = tmp.path().join("catalogue.sqlite");
+    let cat = dicura::catalogue::Catalogue::open(&db).unwrap();
+    let opts = dicura::scan::ScanOptions {
+        roots: vec![data],
+        jobs: 2,
+        follow_links: false,
+        progress: false,
+        limits: Default::default(),
+        counters: None,
+    };
+    dicura::scan::scan(cat, &opts).unwrap();
+    if read_only {
+        // Detection must exist before a read-only console can show it.
+        dicura::catalogue::Catalogue::open(&db)
+            .unwrap()
+            .phi_refresh()
+            .unwrap();
+    }
+    std::env::set_var("XDG_CONFIG_HOME", "/nonexistent-dicura-test-config");
+    let (mut a, _) = prepare(&TuiOptions {
+        path: Some(db.clone()),
+        db: db.clone(),
+        theme: Some("dark".into()),
+        read_only,
+    })
+    .unwrap();
+    a.db_label = "catalogue.sqlite".into();
+    settle(&mut a);
+    (tmp, db, planted, a)
+}
+
+fn reveals(db: &Path) -> usize {
+    dicura::catalogue::Catalogue::open(db)
+        .unwrap()
+        .phi_reveals()
+        .unwrap()
+        .len()
+}
+
+#[test]
+fn phi_pane_masks_reveals_one_row_with_audit_and_builds_the_plan() {
+    let (tmp, db, planted, mut a) = phi_app(false);
+    key(&mut a, KeyCode::Char('5'));
+    assert_eq!(a.screen, Screen::Phi);
+    assert!(!a.phi.summary.is_empty(), "no PHI summary");
+    // Leaks come first: the patient ID is planted in the series description and the path.
+    assert_eq!(a.phi.summary[0].reason, "text_leak");
+    assert!(a.phi.summary.iter().any(|r| r.reason == "path_leak"));
+    let text = render(&mut a, 160, 48);
+    assert!(
+        text.contains("PatientName") && text.contains("PHI:"),
+        "{text}"
+    );
+    snapshot("phi_summary_160x48", &text);
+    for s in &planted.strings {
+        assert!(!text.contains(s.as_str()), "{s:?} shown unmasked:\n{text}");
+    }
+
+    // The files of PatientName: masked, then one revealed (and audited), then hidden again.
+    a.phi.cursor = a
+        .phi
+        .summary
+        .iter()
+        .position(|r| r.keyword == "PatientName" && r.reason == "attribute")
+        .unwrap();
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(
+        a.phi.rows.len(),
+        planted.files.len(),
+        "every file has a name"
+    );
+    let text = render(&mut a, 160, 48);
+    for s in &planted.strings {
+        assert!(!text.contains(s.as_str()), "{s:?} shown unmasked:\n{text}");
+    }
+    assert!(text.contains("***"), "{text}");
+    assert_eq!(reveals(&db), 0);
+    key(&mut a, KeyCode::Char('r'));
+    assert_eq!(reveals(&db), 1, "a reveal is recorded before it is shown");
+    let text = render(&mut a, 160, 48);
+    let shown: Vec<&String> = planted
+        .strings
+        .iter()
+        .filter(|s| s.contains('^') && text.contains(s.as_str()))
+        .collect();
+    assert_eq!(
+        shown.len(),
+        1,
+        "exactly the selected row's name is revealed:\n{text}"
+    );
+    key(&mut a, KeyCode::Char('j'));
+    let text = render(&mut a, 160, 48);
+    assert!(
+        !planted
+            .strings
+            .iter()
+            .any(|s| s.contains('^') && text.contains(s.as_str())),
+        "moving hides the value again:\n{text}"
+    );
+
+    // A text leak shows its context with the leak masked.
+    key(&mut a, KeyCode::Char('h'));
+    a.phi.cursor = a
+        .phi
+        .summary
+        .iter()
+        .position(|r| r.reason == "text_leak" && r.keyword == "SeriesDescription")
+        .unwrap();
+    key(&mut a, KeyCode::Enter);
+    let first = &a.phi.rows[0];
+    assert!(first
+        .pieces
+        .iter()
+        .any(|(s, leak)| *leak && s.contains("***")));
+    assert!(first
+        .pieces
+        .iter()
+        .any(|(s, leak)| !leak && s.contains("HEAD")));
+
+    // Plan: remove PatientName, replace InstitutionName (typed), then save and reload.
+    key(&mut a, KeyCode::Char('h'));
+    a.phi.cursor = a
+        .phi
+        .summary
+        .iter()
+        .position(|r| r.keyword == "PatientName" && r.reason == "attribute")
+        .unwrap();
+    key(&mut a, KeyCode::Char('D'));
+    a.phi.cursor = a
+        .phi
+        .summary
+        .iter()
+        .position(|r| r.keyword == "InstitutionName")
+        .unwrap();
+    key(&mut a, KeyCode::Char('C'));
+    keys(&mut a, "SITE A");
+    key(&mut a, KeyCode::Enter);
+    let plan = dicura::catalogue::Catalogue::open(&db)
+        .unwrap()
+        .plan_load()
+        .unwrap();
+    assert_eq!(
+        plan.for_tag(0x0010_0010).map(|r| r.action.as_str()),
+        Some("remove")
+    );
+    let inst = plan.for_tag(0x0008_0080).unwrap();
+    assert_eq!(
+        (inst.action.as_str(), inst.value.as_deref()),
+        ("replace", Some("SITE A"))
+    );
+    let text = render(&mut a, 160, 48);
+    assert!(text.contains("replace*"), "{text}");
+    let saved = tmp.path().join("plan.toml");
+    key(&mut a, KeyCode::Char(':'));
+    keys(&mut a, &format!("plan save {}", saved.display()));
+    key(&mut a, KeyCode::Enter);
+    let toml = std::fs::read_to_string(&saved).unwrap();
+    assert!(
+        toml.contains("0010,0010") && toml.contains("SITE A"),
+        "{toml}"
+    );
+    key(&mut a, KeyCode::Char('U'));
+    let plan = dicura::catalogue::Catalogue::open(&db)
+        .unwrap()
+        .plan_load()
+        .unwrap();
+    assert!(
+        plan.for_tag(0x0008_0080).is_none(),
+        "U returns to the profile"
+    );
+    key(&mut a, KeyCode::Char(':'));
+    keys(&mut a, &format!("plan load {}", saved.display()));
+    key(&mut a, KeyCode::Enter);
+    let plan = dicura::catalogue::Catalogue::open(&db)
+        .unwrap()
+        .plan_load()
+        .unwrap();
+    assert!(plan.for_tag(0x0008_0080).is_some(), "{}", a.status);
+}
+
+#[test]
+fn phi_pane_read_only_never_reveals_unaudited() {
+    let (_tmp, db, planted, mut a) = phi_app(true);
+    key(&mut a, KeyCode::Char('5'));
+    a.phi.cursor = a
+        .phi
+        .summary
+        .iter()
+        .position(|r| r.keyword == "PatientName" && r.reason == "attribute")
+        .unwrap();
+    key(&mut a, KeyCode::Enter);
+    key(&mut a, KeyCode::Char('r'));
+    assert!(
+        a.status_error && a.status.contains("read-only"),
+        "{}",
+        a.status
+    );
+    let text = render(&mut a, 160, 48);
+    for s in &planted.strings {
+        assert!(!text.contains(s.as_str()), "{s:?} shown unmasked:\n{text}");
+    }
+    assert_eq!(reveals(&db), 0);
+    key(&mut a, KeyCode::Char('D'));
+    assert!(a.status.contains("read-only"), "{}", a.status);
 }

@@ -221,6 +221,28 @@ impl Catalogue {
         })
     }
 
+    /// The files with one summary row's finding (same reason, tag and keyword), in path
+    /// order, at most `limit` of them.
+    pub fn phi_attribute_rows(
+        &self,
+        reason: &str,
+        tag: u32,
+        keyword: &str,
+        limit: usize,
+    ) -> Result<Vec<PhiFileRow>> {
+        self.sql(|c| {
+            let mut stmt = c.prepare(&format!(
+                "{FILE_ROW} AND p.reason = ?1 AND p.tag = ?2 AND p.keyword = ?3 \
+                 ORDER BY f.path, p.id LIMIT ?4"
+            ))?;
+            let rows = stmt.query_map(
+                params![reason, i64::from(tag), keyword, limit as i64],
+                file_row,
+            )?;
+            rows.collect()
+        })
+    }
+
     /// Every finding of every file (or of the given files), in path order, one at a time.
     pub fn phi_rows(
         &self,
@@ -255,16 +277,15 @@ impl Catalogue {
         })
     }
 
-    /// The value of one finding, read from the stored header; records who asked, when and
-    /// for what in the audit table (never the value). None when there is no such value.
-    pub fn phi_reveal(
+    /// Records that `who` looked at one value (the audit trail; never the value itself).
+    pub fn phi_record_reveal(
         &self,
         who: &str,
         file_id: i64,
         tag: u32,
         keyword: &str,
         sequence_path: Option<&str>,
-    ) -> Result<Option<String>> {
+    ) -> Result<()> {
         let path: Option<String> = self.sql(|c| {
             c.query_row("SELECT path FROM files WHERE id = ?1", [file_id], |r| {
                 r.get(0)
@@ -286,6 +307,20 @@ impl Catalogue {
                 ],
             )
         })?;
+        Ok(())
+    }
+
+    /// The value of one finding, read from the stored header; records who asked, when and
+    /// for what in the audit table (never the value). None when there is no such value.
+    pub fn phi_reveal(
+        &self,
+        who: &str,
+        file_id: i64,
+        tag: u32,
+        keyword: &str,
+        sequence_path: Option<&str>,
+    ) -> Result<Option<String>> {
+        self.phi_record_reveal(who, file_id, tag, keyword, sequence_path)?;
         if tag == 0 {
             let field = match keyword {
                 "descrip" | "aux_file" | "intent_name" | "db_name" => keyword,

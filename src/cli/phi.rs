@@ -13,17 +13,7 @@ use anyhow::{bail, Context};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Who is asking, for the audit trail: `$DICURA_USER`, else `$USER`, else the uid.
-pub fn who() -> String {
-    std::env::var("DICURA_USER")
-        .or_else(|_| std::env::var("USER"))
-        .unwrap_or_else(|_| {
-            use std::os::unix::fs::MetadataExt;
-            std::fs::metadata("/proc/self")
-                .map(|m| format!("uid {}", m.uid()))
-                .unwrap_or_else(|_| "unknown".into())
-        })
-}
+pub use crate::phi::who;
 
 fn scoped_ids(cat: &Catalogue, filter: Option<&str>) -> anyhow::Result<Option<Vec<i64>>> {
     let Some(expr) = filter.filter(|f| !f.trim().is_empty()) else {

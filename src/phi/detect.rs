@@ -324,6 +324,45 @@ impl Walker<'_> {
     }
 }
 
+/// The identifier parts (upper-cased name components, patient ID, accession number) that
+/// [`detect_dicom`] looks for in other text, so a view can show where a leak is.
+pub fn leak_needles(header: &Json) -> Vec<String> {
+    header
+        .as_object()
+        .map(|o| identifier_parts(o).into_iter().map(|(p, _)| p).collect())
+        .unwrap_or_default()
+}
+
+/// Splits `text` into pieces, each flagged when it is an occurrence of one of `needles`
+/// (compared case-insensitively), so the leak can be highlighted in its context.
+pub fn leak_segments(text: &str, needles: &[String]) -> Vec<(String, bool)> {
+    let chars: Vec<char> = text.chars().collect();
+    let upper: Vec<char> = chars
+        .iter()
+        .map(|c| c.to_uppercase().next().unwrap_or(*c))
+        .collect();
+    let mut hit = vec![false; chars.len()];
+    for n in needles {
+        let n: Vec<char> = n.chars().collect();
+        if n.is_empty() || n.len() > upper.len() {
+            continue;
+        }
+        for i in 0..=upper.len() - n.len() {
+            if upper[i..i + n.len()] == n[..] {
+                hit[i..i + n.len()].iter_mut().for_each(|h| *h = true);
+            }
+        }
+    }
+    let mut out: Vec<(String, bool)> = Vec::new();
+    for (c, h) in chars.into_iter().zip(hit) {
+        match out.last_mut() {
+            Some((s, last)) if *last == h => s.push(c),
+            _ => out.push((c.to_string(), h)),
+        }
+    }
+    out
+}
+
 /// Every finding in one DICOM file, from its compact header and its path.
 pub fn detect_dicom(header: &Json, path: &str) -> Vec<Finding> {
     let Some(obj) = header.as_object() else {
@@ -499,6 +538,25 @@ mod tests {
         assert_eq!(
             value_at(&h, 0x0008_1155, Some("0008,1140[0]")).as_deref(),
             Some("1.2.3.4")
+        );
+    }
+
+    #[test]
+    fn leak_segments_flag_each_occurrence() {
+        let segs = leak_segments("knee doe left DOE", &["DOE".to_string()]);
+        assert_eq!(
+            segs,
+            vec![
+                ("knee ".to_string(), false),
+                ("doe".to_string(), true),
+                (" left ".to_string(), false),
+                ("DOE".to_string(), true),
+            ]
+        );
+        assert_eq!(leak_segments("", &["X".into()]), vec![]);
+        assert_eq!(
+            leak_segments("ab", &["ABC".into()]),
+            vec![("ab".to_string(), false)]
         );
     }
 }

@@ -68,6 +68,18 @@ const IDENTIFYING: &[u32] = &[
     0x0040_A123, // PersonName
 ];
 
+/// Who is asking, for the audit trail: `$DICURA_USER`, else `$USER`, else the uid.
+pub fn who() -> String {
+    std::env::var("DICURA_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata("/proc/self")
+                .map(|m| format!("uid {}", m.uid()))
+                .unwrap_or_else(|_| "unknown".into())
+        })
+}
+
 /// Whether values of `tag` are masked in views until revealed.
 pub fn is_identifying(tag: u32) -> bool {
     IDENTIFYING.binary_search(&tag).is_ok()

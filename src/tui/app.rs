@@ -23,6 +23,7 @@ pub enum Screen {
     Browser,
     Folders,
     Findings,
+    Phi,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +41,8 @@ pub enum Mode {
     Help,
     /// Typing the reason for acknowledging the selected finding.
     Ack,
+    /// Typing the replacement value of a plan decision.
+    PlanValue,
 }
 
 /// The findings screen: counts per rule, then the findings of one rule.
@@ -103,6 +106,7 @@ pub struct App {
     pub overview: Option<Overview>,
     pub folders: Folders,
     pub findings: FindingsView,
+    pub phi: super::phi_pane::PhiView,
     /// A tag to put the metadata cursor on when the next header arrives (from a finding).
     pub meta_goto: Option<String>,
     pub status: String,
@@ -113,11 +117,13 @@ pub struct App {
     pub osc52: Option<String>,
     /// Rows of the tree (or folder list) drawn last time, for paging.
     pub page_rows: usize,
+    /// First line of the help overlay on screen.
+    pub help_scroll: usize,
 }
 
 /// How far a list-movement key moves the cursor in a list of `n` rows with `page` rows on
 /// screen (vim keys and arrows alike); `None` for other keys.
-fn movement(ev: &KeyEvent, n: usize, page: isize) -> Option<isize> {
+pub(super) fn movement(ev: &KeyEvent, n: usize, page: isize) -> Option<isize> {
     let ctrl = ev.modifiers.contains(KeyModifiers::CONTROL);
     Some(match ev.code {
         KeyCode::Down | KeyCode::Char('j') => 1,
@@ -163,6 +169,7 @@ impl App {
             overview: None,
             folders: Folders::default(),
             findings: FindingsView::default(),
+            phi: Default::default(),
             meta_goto: None,
             status: String::new(),
             status_error: false,
@@ -170,6 +177,7 @@ impl App {
             quit: false,
             osc52: None,
             page_rows: 20,
+            help_scroll: 0,
         };
         app.meta.set(Content::Empty);
         app.hint();
@@ -373,6 +381,57 @@ impl App {
                         self.finding_selected();
                     }
                     Err(e) => self.error(format!("findings: {e}")),
+                }
+            }
+            Done::PhiSummary(r) => {
+                self.phi.loading = false;
+                match r {
+                    Ok((mut summary, plan)) => {
+                        // What needs a look first: leaks and pixel risks, then the rest.
+                        let rank = |r: &str| match r {
+                            "text_leak" => 0,
+                            "path_leak" => 1,
+                            "burned_in" => 2,
+                            "face" => 3,
+                            "volume_text" => 4,
+                            "private" => 5,
+                            _ => 6,
+                        };
+                        summary.sort_by_key(|r| rank(&r.reason));
+                        self.phi.summary = summary;
+                        self.phi.plan = plan;
+                        let n = self.phi.summary.len();
+                        if self.phi.cursor >= n {
+                            self.phi.cursor = n.saturating_sub(1);
+                        }
+                    }
+                    Err(e) => self.error(format!("PHI: {e}")),
+                }
+            }
+            Done::PhiRows { key, rows } => {
+                if self.phi.open.as_ref() != Some(&key) {
+                    return;
+                }
+                match rows {
+                    Ok(r) => {
+                        self.phi.rows = r;
+                        let n = self.phi.rows.len();
+                        if self.phi.row_cursor >= n {
+                            self.phi.row_cursor = n.saturating_sub(1);
+                        }
+                        self.phi.file_id = None;
+                        self.phi_select_changed();
+                    }
+                    Err(e) => self.error(format!("PHI: {e}")),
+                }
+            }
+            Done::PhiFile { file, rows } => {
+                if self.phi.file_id != Some(file) {
+                    return;
+                }
+                match rows {
+                    Ok(r) => self.phi.file = r,
+                    Err(e) => self.error(format!("PHI: {e}")),
                 }
             }
             Done::Folder { dir, entries } => {
@@ -875,11 +934,11 @@ impl App {
             }
             _ if k.is(ev, "reveal") => {
                 let c = self.meta.cursor;
-                self.meta.revealed = if self.meta.revealed == Some(c) {
-                    None
-                } else {
-                    Some(c)
-                };
+                if self.meta.revealed == Some(c) {
+                    self.meta.revealed = None;
+                } else if self.audit_meta_reveal(c) {
+                    self.meta.revealed = Some(c);
+                }
                 0
             }
             _ => 0,
@@ -889,6 +948,38 @@ impl App {
                 (self.meta.cursor as isize + delta).clamp(0, n as isize - 1) as usize;
             if self.meta.revealed != Some(self.meta.cursor) {
                 self.meta.revealed = None;
+            }
+        }
+    }
+
+    /// Records a reveal of a masked metadata line in the audit table. Lines that are not
+    /// masked need no record; without write access a masked value stays masked.
+    fn audit_meta_reveal(&mut self, line: usize) -> bool {
+        let Some(l) = self.meta.lines.get(line) else {
+            return false;
+        };
+        if !l.phi {
+            return true;
+        }
+        let (Some(file), Some(tag)) = (self.meta.file, l.tag) else {
+            return true;
+        };
+        if self.read_only {
+            self.error(
+                "read-only: reveals are recorded in the audit table, which needs write access",
+            );
+            return false;
+        }
+        let keyword = crate::formats::dicom::keyword(tag)
+            .unwrap_or("")
+            .to_string();
+        match Catalogue::open(&self.db_path)
+            .and_then(|cat| cat.phi_record_reveal(&crate::phi::who(), file, tag, &keyword, None))
+        {
+            Ok(()) => true,
+            Err(e) => {
+                self.error(format!("reveal: {e}"));
+                false
             }
         }
     }
@@ -960,6 +1051,12 @@ impl App {
                 self.screen = Screen::Findings;
                 self.load_findings();
             }
+            "phi" => {
+                self.screen = Screen::Phi;
+                self.focus = Focus::Tree;
+                self.load_phi();
+            }
+            "plan" => self.plan_command(&rest),
             "errors" => {
                 self.screen = Screen::Browser;
                 self.set_filter("findings:error");
@@ -980,7 +1077,7 @@ impl App {
             }
             "help" => self.mode = Mode::Help,
             other => self.error(format!(
-                "unknown command {other:?}: quit, filter EXPR, clear, theme NAME, overview, browser, folders, sort, mark, compare, varying, expand, collapse, refresh, scan DIR, help"
+                "unknown command {other:?}: quit, filter EXPR, clear, theme NAME, overview, browser, folders, findings, phi, plan save|load FILE, sort, mark, compare, varying, expand, collapse, refresh, scan DIR, help"
             )),
         }
     }
@@ -993,10 +1090,16 @@ impl App {
         }
         match self.mode {
             Mode::Help => {
-                self.mode = Mode::Normal;
+                // Movement keys scroll the help; any other key closes it.
+                match movement(&ev, 200, 10) {
+                    Some(d) => {
+                        self.help_scroll = (self.help_scroll as isize + d).clamp(0, 200) as usize
+                    }
+                    None => self.mode = Mode::Normal,
+                }
                 return;
             }
-            Mode::Filter | Mode::Command | Mode::Search | Mode::Ack => {
+            Mode::Filter | Mode::Command | Mode::Search | Mode::Ack | Mode::PlanValue => {
                 match ev.code {
                     KeyCode::Esc => {
                         self.mode = Mode::Normal;
@@ -1010,6 +1113,9 @@ impl App {
                             Mode::Filter => self.set_filter(&text),
                             Mode::Command => self.run_command(&text),
                             Mode::Ack => self.acknowledge(&text),
+                            Mode::PlanValue => {
+                                self.plan_decide(crate::phi::plan::PlanAction::Replace, Some(text))
+                            }
                             _ => {
                                 self.meta.search = text.clone();
                                 if !self.meta.find(&text) {
@@ -1031,6 +1137,7 @@ impl App {
         let k = self.keys.clone();
         if k.is(&ev, "help") {
             self.mode = Mode::Help;
+            self.help_scroll = 0;
             return;
         }
         if k.is(&ev, "command") {
@@ -1063,6 +1170,12 @@ impl App {
             self.load_findings();
             return;
         }
+        if k.is(&ev, "phi") {
+            self.screen = Screen::Phi;
+            self.focus = Focus::Tree;
+            self.load_phi();
+            return;
+        }
         if k.is(&ev, "folders") {
             self.screen = Screen::Folders;
             if self.folders.entries.is_empty() {
@@ -1076,7 +1189,7 @@ impl App {
             return;
         }
         if k.is(&ev, "switch_pane") || ev.code == KeyCode::BackTab {
-            if self.screen != Screen::Overview {
+            if !matches!(self.screen, Screen::Overview | Screen::Phi) {
                 self.focus = match self.focus {
                     Focus::Tree => Focus::Meta,
                     Focus::Meta => Focus::Tree,
@@ -1096,6 +1209,7 @@ impl App {
                     self.input = self.scope.filter.text.clone();
                 }
             }
+            (Screen::Phi, _) => self.phi_key(&ev),
             (_, Focus::Meta) => self.meta_key(&ev),
             (Screen::Findings, Focus::Tree) => self.findings_key(&ev),
             (Screen::Browser, Focus::Tree) => self.tree_key(&ev),

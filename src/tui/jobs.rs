@@ -3,12 +3,15 @@
 //! a list wants the item under the cursor, not every item passed), and the UI drops results
 //! that no longer match what is selected.
 
+use super::phi_pane::{PhiItem, RowKey};
 use crate::catalogue::browse::{Overview, ScopeSpec};
 use crate::catalogue::findings::{FindingFilter, FindingGroup, FindingRow};
 use crate::catalogue::Catalogue;
+use crate::catalogue::PhiSummaryRow;
 use crate::filter::Filter;
 use crate::formats::dicom::{self, text::flatten_compact, DicomHeader};
 use crate::formats::nifti::{self, VolumeHeader};
+use crate::phi::plan::Plan;
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -32,6 +35,18 @@ pub enum Job {
     },
     /// Finding counts per rule (`None`), or the findings of one rule.
     Findings(Option<String>),
+    /// The PHI summary and the stored plan; first bring detection up to date if `refresh`.
+    PhiSummary {
+        refresh: bool,
+    },
+    /// The files with one PHI summary row's finding.
+    PhiRows {
+        reason: String,
+        tag: u32,
+        keyword: String,
+    },
+    /// Every PHI finding of one file.
+    PhiFile(i64),
 }
 
 impl Job {
@@ -44,6 +59,9 @@ impl Job {
             Job::Varying { .. } => 4,
             Job::Folder { .. } => 5,
             Job::Findings(_) => 6,
+            Job::PhiSummary { .. } => 7,
+            Job::PhiRows { .. } => 8,
+            Job::PhiFile(_) => 9,
         }
     }
 }
@@ -98,6 +116,15 @@ pub enum Done {
         code: String,
         rows: Result<Vec<FindingRow>, String>,
     },
+    PhiSummary(Result<(Vec<PhiSummaryRow>, Plan), String>),
+    PhiRows {
+        key: RowKey,
+        rows: Result<Vec<PhiItem>, String>,
+    },
+    PhiFile {
+        file: i64,
+        rows: Result<Vec<PhiItem>, String>,
+    },
 }
 
 /// Handle to the worker.
@@ -133,6 +160,7 @@ impl Jobs {
 }
 
 fn worker(db: PathBuf, rx: Receiver<Job>, tx: Sender<Done>, in_flight: Arc<AtomicUsize>) {
+    let db_path = db.clone();
     let cat = Catalogue::open_read_only(&db).ok();
     while let Ok(first) = rx.recv() {
         // Keep the newest request of each kind.
@@ -145,7 +173,7 @@ fn worker(db: PathBuf, rx: Receiver<Job>, tx: Sender<Done>, in_flight: Arc<Atomi
         }
         for (_, job) in latest {
             let done = match &cat {
-                Some(cat) => run(cat, job, &tx),
+                Some(cat) => run(cat, &db_path, job, &tx),
                 None => failed(job, format!("cannot open the catalogue {}", db.display())),
             };
             if tx.send(done).is_err() {
@@ -184,11 +212,58 @@ fn failed(job: Job, msg: String) -> Done {
             code,
             rows: Err(msg),
         },
+        Job::PhiSummary { .. } => Done::PhiSummary(Err(msg)),
+        Job::PhiRows {
+            reason,
+            tag,
+            keyword,
+        } => Done::PhiRows {
+            key: (reason, tag, keyword),
+            rows: Err(msg),
+        },
+        Job::PhiFile(file) => Done::PhiFile {
+            file,
+            rows: Err(msg),
+        },
     }
 }
 
-fn run(cat: &Catalogue, job: Job, tx: &Sender<Done>) -> Done {
+fn run(cat: &Catalogue, db: &Path, job: Job, tx: &Sender<Done>) -> Done {
     match job {
+        Job::PhiSummary { refresh } => {
+            if refresh {
+                // Detection writes its rows: a writable connection for this one step.
+                if let Err(e) = Catalogue::open(db).and_then(|mut w| w.phi_refresh()) {
+                    return Done::PhiSummary(Err(format!("PHI detection: {e}")));
+                }
+            }
+            Done::PhiSummary(
+                cat.phi_summary()
+                    .and_then(|s| cat.plan_load().map(|p| (s, p)))
+                    .map_err(|e| e.to_string()),
+            )
+        }
+        Job::PhiRows {
+            reason,
+            tag,
+            keyword,
+        } => {
+            let rows = cat
+                .phi_attribute_rows(&reason, tag, &keyword, super::phi_pane::ROW_LIMIT)
+                .map_err(|e| e.to_string())
+                .and_then(|rows| super::phi_pane::items(cat, rows));
+            Done::PhiRows {
+                key: (reason, tag, keyword),
+                rows,
+            }
+        }
+        Job::PhiFile(file) => Done::PhiFile {
+            file,
+            rows: cat
+                .phi_file_rows(file)
+                .map_err(|e| e.to_string())
+                .and_then(|rows| super::phi_pane::items(cat, rows)),
+        },
         Job::Scope(f) => Done::Scope(cat.scope_spec(&f).map_err(|e| e.to_string())),
         Job::Overview => {
             // The quick part first, so the first screen fills at once; then the histograms.

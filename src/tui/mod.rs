@@ -8,6 +8,7 @@ pub mod app;
 pub mod jobs;
 pub mod keys;
 pub mod meta;
+pub mod phi_pane;
 pub mod theme;
 pub mod tree;
 pub mod view;

@@ -24,6 +24,13 @@ pub fn draw(app: &mut App, f: &mut Frame) {
     draw_tabs(app, f, tabs);
     match app.screen {
         Screen::Overview => draw_overview(app, f, body),
+        Screen::Phi => {
+            let [left, right] =
+                Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
+                    .areas(body);
+            draw_phi(app, f, left);
+            draw_phi_detail(app, f, right);
+        }
         Screen::Browser | Screen::Folders | Screen::Findings => {
             let [left, right] = if body.width >= 100 {
                 Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)])
@@ -54,6 +61,7 @@ fn draw_tabs(app: &App, f: &mut Frame, area: Rect) {
         ("Browser", Screen::Browser),
         ("Folders", Screen::Folders),
         ("Findings", Screen::Findings),
+        ("PHI", Screen::Phi),
     ]
     .iter()
     .enumerate()
@@ -436,6 +444,261 @@ fn draw_findings(app: &mut App, f: &mut Frame, area: Rect) {
     f.render_widget(Paragraph::new(lines), inner);
 }
 
+/// Text pieces of a PHI value, leaks highlighted.
+fn phi_spans(t: &super::theme::Theme, pieces: &[(String, bool)], w: usize) -> Vec<Span<'static>> {
+    let mut out = Vec::new();
+    let mut left = w;
+    for (s, leak) in pieces {
+        if left == 0 {
+            break;
+        }
+        let s = fit(s, left);
+        left = left.saturating_sub(s.chars().count());
+        out.push(if *leak {
+            Span::styled(s, t.error.add_modifier(Modifier::REVERSED))
+        } else {
+            Span::raw(s)
+        });
+    }
+    out
+}
+
+fn draw_phi(app: &mut App, f: &mut Frame, area: Rect) {
+    use super::phi_pane::{plan_rule, ROW_LIMIT};
+    let pv = &app.phi;
+    let title = match &pv.open {
+        None => format!(" PHI: {} attributes, creators and risks ", pv.summary.len()),
+        Some((reason, _, keyword)) => {
+            let total = app
+                .phi
+                .summary
+                .iter()
+                .find(|r| &r.reason == reason && &r.keyword == keyword)
+                .map_or(0, |r| r.files);
+            let shown = if pv.rows.len() >= ROW_LIMIT {
+                format!(" (first {ROW_LIMIT})")
+            } else {
+                String::new()
+            };
+            format!(" {keyword} ({reason}): {total} files{shown} ")
+        }
+    };
+    let b = block(app, title, true);
+    let inner = b.inner(area);
+    f.render_widget(b, area);
+    let h = inner.height as usize;
+    let w = inner.width as usize;
+    app.page_rows = h;
+    let t = app.theme.clone();
+    let pv = &mut app.phi;
+    let in_rows = pv.open.is_some();
+    let (n, cursor) = if in_rows {
+        (pv.rows.len(), pv.row_cursor)
+    } else {
+        (pv.summary.len(), pv.cursor)
+    };
+    let scroll = if in_rows {
+        &mut pv.row_scroll
+    } else {
+        &mut pv.scroll
+    };
+    *scroll = keep_visible(cursor, *scroll, h, n);
+    let scroll = *scroll;
+    if n == 0 {
+        let msg = if pv.loading || in_rows {
+            "loading …"
+        } else {
+            "No PHI found. (Detection runs when this screen opens, and with `dicura phi`.)"
+        };
+        f.render_widget(Paragraph::new(msg).style(t.dim), inner);
+        return;
+    }
+    let attr_w = w.saturating_sub(12 + 14 + 16).max(12);
+    let mut lines = Vec::new();
+    if !in_rows {
+        lines.push(Line::from(Span::styled(
+            fit(
+                &format!(
+                    "{:<12}{:<aw$}{:<14}{:>7}{:>9}",
+                    "reason",
+                    "attribute",
+                    "action",
+                    "files",
+                    "values",
+                    aw = attr_w
+                ),
+                w,
+            ),
+            t.dim,
+        )));
+    }
+    let h = h.saturating_sub(lines.len());
+    for i in scroll..(scroll + h).min(n) {
+        let mut line = if in_rows {
+            let item = &pv.rows[i];
+            let (value, path) = match &pv.revealed {
+                Some((r, v, p)) if *r == i => (v, p),
+                _ => (&item.pieces, &item.path),
+            };
+            // The file name (the path's last component), masked where it leaks.
+            let joined: String = path.iter().map(|(s, _)| s.as_str()).collect();
+            let name = joined.rsplit('/').next().unwrap_or(&joined).to_string();
+            let where_ = item
+                .row
+                .sequence_path
+                .as_deref()
+                .map(|p| format!(" in {p}"))
+                .unwrap_or_default();
+            let head = format!("{}{where_}  ", fit(&name, w / 3));
+            let used = head.chars().count();
+            let mut spans = vec![Span::raw(head)];
+            spans.extend(phi_spans(&t, value, w.saturating_sub(used)));
+            Line::from(spans)
+        } else {
+            let r = &pv.summary[i];
+            let attr = match r.reason.as_str() {
+                "private" => format!("{} {}", r.keyword, crate::formats::dicom::tag_string(r.tag)),
+                _ if r.tag != 0 => {
+                    format!("{} {}", crate::formats::dicom::tag_string(r.tag), r.keyword)
+                }
+                _ => r.keyword.clone(),
+            };
+            let (action, style) = match plan_rule(&pv.plan, r) {
+                Some(rule) => (format!("{}*", rule.action.as_str()), t.accent),
+                None => (r.action.clone(), Style::default()),
+            };
+            let reason_style = match r.reason.as_str() {
+                "text_leak" | "path_leak" | "burned_in" => t.error,
+                "face" | "private" => t.warning,
+                _ => t.dim,
+            };
+            let values = if r.distinct_values > 0 {
+                r.distinct_values.to_string()
+            } else {
+                "-".into()
+            };
+            Line::from(vec![
+                Span::styled(format!("{:<12}", fit(&r.reason, 11)), reason_style),
+                Span::raw(format!("{:<attr_w$}", fit(&attr, attr_w - 1))),
+                Span::styled(format!("{:<14}", fit(&action, 13)), style),
+                Span::raw(format!("{:>7}{:>9}", r.files, values)),
+            ])
+        };
+        if i == cursor {
+            line = line.style(t.selected);
+        }
+        lines.push(line);
+    }
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+/// The right side of the PHI screen: what the selected row means and what the plan does
+/// with it; with a file selected, every PHI finding of that file.
+fn draw_phi_detail(app: &mut App, f: &mut Frame, area: Rect) {
+    use super::phi_pane::{action_words, plan_rule, plan_target};
+    let t = app.theme.clone();
+    let pv = &app.phi;
+    let row = match &pv.open {
+        Some((reason, tag, keyword)) => pv
+            .summary
+            .iter()
+            .find(|r| &r.reason == reason && r.tag == *tag && &r.keyword == keyword),
+        None => pv.selected_summary(),
+    };
+    let mut lines: Vec<Line> = Vec::new();
+    if let Some(r) = row {
+        lines.push(Line::from(Span::styled(r.keyword.clone(), t.title)));
+        if !r.table_action.is_empty() {
+            lines.push(Line::from(format!(
+                "PS3.15 Table E.1-1: {}   Basic Profile: {} — {}",
+                r.table_action,
+                r.action,
+                action_words(&r.action)
+            )));
+        } else {
+            lines.push(Line::from(format!(
+                "action: {} — {}",
+                r.action,
+                action_words(&r.action)
+            )));
+        }
+        lines.push(Line::from(format!(
+            "{} file(s), {} distinct value(s)",
+            r.files, r.distinct_values
+        )));
+        match (plan_target(r), plan_rule(&pv.plan, r)) {
+            (Some(target), Some(rule)) => lines.push(Line::from(vec![
+                Span::styled("plan: ", t.accent),
+                Span::raw(format!(
+                    "{target} → {}{}",
+                    rule.action.as_str(),
+                    rule.value
+                        .as_deref()
+                        .map(|v| format!(" {v:?}"))
+                        .unwrap_or_default()
+                )),
+            ])),
+            (Some(_), None) => lines.push(Line::from(Span::styled(
+                "plan: follows the profile — K keep · D remove · Z empty · C replace · S shift date",
+                t.dim,
+            ))),
+            (None, _) => lines.push(Line::from(Span::styled(
+                "a risk to look at (preview the pixels); not an attribute the plan changes",
+                t.dim,
+            ))),
+        }
+    }
+    let w = area.width.saturating_sub(2) as usize;
+    if pv.open.is_some() {
+        lines.push(Line::from(""));
+        match pv.rows.get(pv.row_cursor) {
+            Some(item) => {
+                let path = match &pv.revealed {
+                    Some((r, _, p)) if *r == pv.row_cursor => p,
+                    _ => &item.path,
+                };
+                lines.push(Line::from(phi_spans(&t, path, w)));
+                lines.push(Line::from(Span::styled(
+                    format!("every PHI finding of this file ({}):", pv.file.len()),
+                    t.dim,
+                )));
+                for it in &pv.file {
+                    let name = if it.row.tag != 0 {
+                        format!(
+                            "{} {}",
+                            crate::formats::dicom::tag_string(it.row.tag),
+                            it.row.keyword
+                        )
+                    } else {
+                        it.row.keyword.clone()
+                    };
+                    let head = format!("{:<10} {:<28} ", fit(&it.row.reason, 10), fit(&name, 28));
+                    let used = head.chars().count();
+                    let mut spans = vec![Span::styled(head, t.dim)];
+                    spans.extend(phi_spans(&t, &it.pieces, w.saturating_sub(used)));
+                    lines.push(Line::from(spans));
+                }
+            }
+            None => lines.push(Line::from(Span::styled("loading …", t.dim))),
+        }
+    } else {
+        lines.push(Line::from(""));
+        lines.push(Line::from(Span::styled(
+            "Enter lists the files · r (in the list) reveals one value, recorded in the audit table",
+            t.dim,
+        )));
+        lines.push(Line::from(Span::styled(
+            ":plan save FILE · :plan load FILE · dicura deid --dry-run shows the result",
+            t.dim,
+        )));
+    }
+    let b = block(app, " Detail ".into(), false);
+    f.render_widget(
+        Paragraph::new(lines).block(b).wrap(Wrap { trim: false }),
+        area,
+    );
+}
+
 fn draw_meta(app: &mut App, f: &mut Frame, area: Rect) {
     use super::meta::Content;
     let focused = app.focus == Focus::Meta || app.mode == Mode::Search;
@@ -552,6 +815,7 @@ fn draw_status(app: &App, f: &mut Frame, area: Rect) {
         Mode::Command => (": ", app.input.as_str()),
         Mode::Search => ("/ search: ", app.input.as_str()),
         Mode::Ack => ("acknowledge, reason: ", app.input.as_str()),
+        Mode::PlanValue => ("plan: replace with: ", app.input.as_str()),
         _ => ("", ""),
     };
     if !prompt.is_empty() {
@@ -801,7 +1065,8 @@ pub fn help_lines(app: &App) -> Vec<String> {
         "  findings:error  files with unacknowledged findings (error|warning|info)".into(),
         "  sop:  ts:  rows:512  cols:  date:2021*  path:*/x/*  ext:  free text".into(),
         "Commands (:): quit · filter EXPR · clear · theme dark|light|high-contrast".into(),
-        "  overview · browser · folders · findings · errors · sort · mark · compare".into(),
+        "  overview · browser · folders · findings · errors · phi · sort · mark · compare".into(),
+        "  plan save FILE · plan load FILE · plan clear   (the PHI screen's de-identification plan)".into(),
         "  varying · expand".into(),
         "  collapse · refresh · scan DIR".into(),
         "Masked values (patient names, IDs, ...) show with r on one row at a time.".into(),
@@ -815,8 +1080,27 @@ fn draw_help(app: &App, f: &mut Frame, area: Rect) {
     let w = 84.min(area.width);
     let r = centered(area, w, h);
     f.render_widget(Clear, r);
-    let p = Paragraph::new(lines.into_iter().map(Line::from).collect::<Vec<_>>())
-        .style(app.theme.base)
-        .block(block(app, " Help — any key closes ".into(), true));
+    let visible = h.saturating_sub(2) as usize;
+    let max_scroll = lines.len().saturating_sub(visible);
+    let scroll = app.help_scroll.min(max_scroll);
+    let title = if max_scroll > 0 {
+        format!(
+            " Help {}-{}/{} — j/k scroll, any other key closes ",
+            scroll + 1,
+            (scroll + visible).min(lines.len()),
+            lines.len()
+        )
+    } else {
+        " Help — any key closes ".into()
+    };
+    let p = Paragraph::new(
+        lines
+            .into_iter()
+            .skip(scroll)
+            .map(Line::from)
+            .collect::<Vec<_>>(),
+    )
+    .style(app.theme.base)
+    .block(block(app, title, true));
     f.render_widget(p, r);
 }
