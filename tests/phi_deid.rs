@@ -191,7 +191,7 @@ fn planted_phi_is_found_and_none_survives_export() {
         let mut e11 = HashMap::new();
         for r in dicura::phi::table::rules() {
             if r.mask == u32::MAX {
-                e11.insert(format!("{:08X}", r.tag), r.basic.as_str());
+                e11.insert(format!("{:08X}", r.tag), r.basic_text);
             }
         }
         let spec = serde_json::json!({
@@ -304,7 +304,7 @@ fn corpus_export_leaves_no_profile_attribute() {
         let mut e11 = HashMap::new();
         for r in dicura::phi::table::rules() {
             if r.mask == u32::MAX {
-                e11.insert(format!("{:08X}", r.tag), r.basic.as_str());
+                e11.insert(format!("{:08X}", r.tag), r.basic_text);
             }
         }
         let spec = serde_json::json!({"strings": [], "uids": [], "e11": e11, "allowed": []});

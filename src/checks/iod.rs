@@ -193,6 +193,29 @@ pub fn iod_name(sop_class_uid: &str) -> Option<&'static str> {
         .map(|i| t.iods[*i].name.as_str())
 }
 
+/// The strongest PS3.3 type (1, 2 or 3; 1C counts as 1, 2C as 2) a top-level attribute has in
+/// any module of the IOD of `sop_class_uid` — mandatory, conditional or user-optional, so a
+/// module that may be present is honoured. `None` when the IOD is unknown; `Some(3)` when no
+/// module of the IOD lists the attribute. De-identification uses it to decide PS3.15's X/Z/D
+/// alternatives per IOD.
+pub fn required_type(sop_class_uid: &str, tag: u32) -> Option<u8> {
+    let t = tables();
+    let iod = &t.iods[*t.by_uid.get(sop_class_uid.trim_end_matches('\0'))?];
+    let mut best = 3;
+    for (m, _) in &iod.modules {
+        for a in &t.modules[*m].attrs {
+            if a.tag == tag {
+                best = best.min(match a.ty {
+                    Ty::T1 | Ty::T1C => 1,
+                    Ty::T2 | Ty::T2C => 2,
+                    Ty::T3 => 3,
+                });
+            }
+        }
+    }
+    Some(best)
+}
+
 /// Whether dicura checks this SOP Class against an IOD.
 pub fn knows(sop_class_uid: &str) -> bool {
     tables().by_uid.contains_key(sop_class_uid)
@@ -616,6 +639,20 @@ pub fn check_modality(h: &DicomHeader, out: &mut Vec<FileFinding>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn required_type_per_iod() {
+        const CT: &str = "1.2.840.10008.5.1.4.1.1.2";
+        // Patient's Name: Type 2 in the Patient module of every image IOD.
+        assert_eq!(required_type(CT, 0x0010_0010), Some(2));
+        // SOP Instance UID: Type 1 (SOP Common).
+        assert_eq!(required_type(CT, 0x0008_0018), Some(1));
+        // Institution Name: Type 3 in General Equipment.
+        assert_eq!(required_type(CT, 0x0008_0080), Some(3));
+        // Not in any module of the CT Image IOD.
+        assert_eq!(required_type(CT, 0x300A_0002), Some(3));
+        assert_eq!(required_type("1.2.3.4.unknown", 0x0010_0010), None);
+    }
 
     #[test]
     fn table_has_the_issue_sop_classes() {

@@ -63,6 +63,10 @@ struct Ctx<'a> {
     date_shift: i64,
     identifiers: Vec<String>,
     counts: Counts,
+    /// The SOP Class, whose IOD decides the X/Z/D alternatives of top-level attributes.
+    sop_class: String,
+    /// Sequence nesting of the data set being cleaned (0: the top level).
+    depth: usize,
 }
 
 fn label(tag: Tag) -> String {
@@ -103,6 +107,26 @@ fn dummy(vr: VR) -> PrimitiveValue {
         VR::AE => PrimitiveValue::from("ANONYMIZED"),
         _ => PrimitiveValue::from("ANONYMIZED"),
     }
+}
+
+/// PS3.15's X/Z, X/D, Z/D and X/Z/D alternatives decided by the attribute's type in this
+/// file's IOD (PS3.15 E.1.1: Z when the IOD makes it Type 2, D when Type 1, else the first).
+/// `None` when the row has no such alternative or the IOD is unknown (then the table's
+/// conservative choice, from the strongest type anywhere, stands).
+fn per_iod(rule: &table::Rule, sop_class: &str, tag: u32) -> Option<Action> {
+    let alts: Vec<&str> = rule.basic_text.split('/').collect();
+    if alts.len() < 2 || alts.iter().any(|a| a.starts_with('U')) {
+        return None;
+    }
+    let ty = crate::checks::iod::required_type(sop_class, tag)?;
+    let has = |a: &str| alts.contains(&a);
+    let pick = match ty {
+        1 if has("D") => "D",
+        1 | 2 if has("Z") => "Z",
+        1 | 2 if has("D") => "D",
+        _ => alts[0],
+    };
+    Action::parse(pick)
 }
 
 fn empty_like(tag: Tag, vr: VR) -> Elem {
@@ -226,6 +250,9 @@ impl Ctx<'_> {
             return Some(self.not_listed(e));
         };
         let mut action = rule.action(&self.cfg.options);
+        if self.depth == 0 && action == rule.basic {
+            action = per_iod(rule, &self.sop_class, t32).unwrap_or(action);
+        }
         // With pseudonyms, the patient's name and ID get their pseudonym.
         if self.cfg.pseudonymise && (t32 == 0x0010_0010 || t32 == 0x0010_0020) {
             let orig = strings(e.value()).join("\\");
@@ -325,7 +352,12 @@ impl Ctx<'_> {
                 let items: Vec<InMemDicomObject> = seq
                     .into_items()
                     .into_iter()
-                    .map(|i| self.clean(i))
+                    .map(|i| {
+                        self.depth += 1;
+                        let c = self.clean(i);
+                        self.depth -= 1;
+                        c
+                    })
                     .collect();
                 let _ = len;
                 DataElement::new(
@@ -452,6 +484,9 @@ pub fn deidentify_dicom(
         date_shift: cfg.secret.date_shift_days(&patient_key),
         identifiers: ids,
         counts: Counts::new(),
+        sop_class: get(&obj, Tag(0x0008, 0x0016))
+            .unwrap_or_else(|| obj.meta().media_storage_sop_class_uid().to_string()),
+        depth: 0,
     };
     let data: InMemDicomObject = std::mem::replace(&mut *obj, InMemDicomObject::new_empty());
     let mut cleaned = ctx.clean(data);

@@ -2,7 +2,7 @@
 """Independent check of a de-identified tree with pydicom (not dicura's reader).
 
 Usage: deid_check.py OUT_DIR PLANTED.json
-PLANTED.json: {"strings": [...], "uids": [...], "e11": {"GGGGEEEE": "action", ...},
+PLANTED.json: {"strings": [...], "uids": [...], "e11": {"GGGGEEEE": "X/Z/D", ...},
                "allowed": ["GGGGEEEE", ...]}  (tags whose values the run keeps by design)
 
 Prints one JSON object: files, problems (list of strings, no values), references checked.
@@ -12,6 +12,10 @@ import os
 import sys
 
 import pydicom
+
+# Values that carry no information: what PS3.15's D (dummy) action may leave.
+DUMMIES = {"ANONYMIZED", "19000101", "000000", "19000101000000", "0", "0.0", "[0, 0]",
+           "B'\\X00\\X00'", "ANONYMOUS"}
 
 
 def main():
@@ -42,8 +46,14 @@ def main():
                 continue
             text = str(value).upper()
             action = e11.get(tag)
-            if action in ("X", "Z", "C") and tag not in allowed:
-                problems.append(f"{path}: {tag} ({action}) has a value at {where}")
+            alts = action.split("/") if action else []
+            if tag not in allowed and alts:
+                if "D" in alts:
+                    # X/D, Z/D, X/Z/D: a dummy when the IOD requires a value, else nothing.
+                    if text.strip() not in DUMMIES:
+                        problems.append(f"{path}: {tag} ({action}) is not a dummy at {where}")
+                elif any(a in ("X", "Z", "C") for a in alts):
+                    problems.append(f"{path}: {tag} ({action}) has a value at {where}")
             if elem.VR == "UI":
                 vals = value if isinstance(value, pydicom.multival.MultiValue) else [value]
                 for v in vals:
