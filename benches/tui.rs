@@ -1,5 +1,7 @@
 //! TUI benchmark on a catalogue of 1,000,000 instances: time to the first screen, and per
-//! keypress (handle + redraw) for moving, expanding, paging and filtering by modality.
+//! keypress (handle + redraw) for moving, expanding, paging and filtering by modality; then the
+//! Findings pane over the catalogue's findings (every instance carries at least one: what the
+//! per-file checks find on the synthetic header, plus one planted Type 2 finding).
 //!
 //! `cargo bench --bench tui -- [--instances N]`
 //!
@@ -12,6 +14,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use dicura::catalogue::{
     Catalogue, FileKind, FileStatus, InstanceRow, Payload, ScannedFile, Writer,
 };
+use dicura::checks::engine::FileFinding;
 use dicura::formats::dicom::{read_header_from, Limits};
 use dicura::synth::{slice_writer, Patient, Series, Study};
 use dicura::tui::{prepare, view, TuiOptions};
@@ -27,8 +30,8 @@ const INSTANCES: usize = 50;
 fn catalogue(instances: usize) -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
     std::fs::create_dir_all(&dir).expect("bench dir");
-    let db = dir.join(format!("tui-{instances}.sqlite"));
-    let marker = dir.join(format!("tui-{instances}.complete"));
+    let db = dir.join(format!("tui-{instances}-v2.sqlite"));
+    let marker = dir.join(format!("tui-{instances}-v2.complete"));
     if marker.exists() && db.exists() {
         return db;
     }
@@ -55,6 +58,14 @@ fn catalogue(instances: usize) -> PathBuf {
                                 let Ok(h) = read_header_from(&bytes, &Limits::default()) else {
                                     continue;
                                 };
+                                let mut findings = dicura::checks::check_dicom_header(&h);
+                                findings.push(
+                                    FileFinding::new(
+                                        "dicom.type2.missing",
+                                        "Type 2 attribute Laterality (0020,0060) is missing",
+                                    )
+                                    .at(0x0020_0060, None),
+                                );
                                 batch.push(ScannedFile {
                                     path: format!("/bench/PAT{p:07}/ST{st}/SE{se}/IM{i:05}.dcm"),
                                     path_raw: None,
@@ -72,7 +83,7 @@ fn catalogue(instances: usize) -> PathBuf {
                                     previous: None,
                                     event: None,
                                     payload: Payload::Dicom(Box::new(InstanceRow::from_header(&h))),
-                                    findings: Vec::new(),
+                                    findings,
                                 });
                             }
                         }
@@ -207,6 +218,38 @@ fn main() {
     term.draw(|f| view::draw(&mut app, f)).expect("draw");
     let clear = t.elapsed();
 
+    // The Findings pane: the key answers at once, counts per rule arrive from the worker.
+    let t = Instant::now();
+    let open_findings = press(&mut term, &mut app, KeyCode::Char('4'));
+    while app.findings.loading {
+        if let Ok(d) = app.jobs.rx.recv_timeout(Duration::from_secs(300)) {
+            app.done(d);
+        }
+    }
+    let groups = t.elapsed();
+    let total: i64 = app.findings.groups.iter().map(|g| g.count).sum();
+    let mut finding_moves = Vec::new();
+    for _ in 0..app.findings.groups.len().saturating_sub(1).min(20) {
+        finding_moves.push(press(&mut term, &mut app, KeyCode::Char('j')));
+    }
+    press(&mut term, &mut app, KeyCode::Char('g'));
+    let t = Instant::now();
+    let open_rule = press(&mut term, &mut app, KeyCode::Enter);
+    while app.findings.loading {
+        if let Ok(d) = app.jobs.rx.recv_timeout(Duration::from_secs(300)) {
+            app.done(d);
+        }
+    }
+    let rows = t.elapsed();
+    let rule_rows = app.findings.rows.len();
+    for _ in 0..200 {
+        finding_moves.push(press(&mut term, &mut app, KeyCode::Char('j')));
+        // Metadata answers for the file under the cursor arrive meanwhile; apply them.
+        while let Ok(d) = app.jobs.rx.try_recv() {
+            app.done(d);
+        }
+    }
+
     println!(
         "\nCatalogue: {instances} instances ({} patients), TestBackend 160x48\n",
         app.counts().0
@@ -248,4 +291,30 @@ fn main() {
         ms(median(filters))
     );
     println!("| clear the filter | {} |", ms(clear));
+    println!(
+        "| Findings pane ({total} findings, {} rules): key 4 | {} |",
+        app.findings.groups.len(),
+        ms(open_findings)
+    );
+    println!(
+        "| Findings pane: counts per rule arrive (background) | {} |",
+        ms(groups)
+    );
+    println!(
+        "| Findings pane: Enter on the first rule (key) | {} |",
+        ms(open_rule)
+    );
+    println!(
+        "| Findings pane: its first {rule_rows} findings arrive (background) | {} |",
+        ms(rows)
+    );
+    println!(
+        "| Findings pane: move (j), median of {} | {} |",
+        finding_moves.len(),
+        ms(median(finding_moves.clone()))
+    );
+    println!(
+        "| Findings pane: move (j), worst | {} |",
+        ms(finding_moves.iter().max().copied().unwrap_or_default())
+    );
 }

@@ -1167,6 +1167,7 @@ impl App {
         }
         if k.is(&ev, "findings") {
             self.screen = Screen::Findings;
+            self.focus = Focus::Tree;
             self.load_findings();
             return;
         }
