@@ -286,7 +286,18 @@ fn corpus_export_leaves_no_profile_attribute() {
         "--allow-burned-in",
     ]);
     let files = dcm_files(&out);
-    assert!(files.len() >= 60, "only {} exported: {err}", files.len());
+    assert!(files.len() >= 80, "only {} exported: {err}", files.len());
+    // What is refused, and why: sequences written as UN cannot be cleaned item by item, and
+    // a JPEG file whose meta names another transfer syntax cannot be rewritten faithfully.
+    // Files without a (readable) meta group are exported with a new one.
+    let failed: Vec<&str> = err.lines().filter(|l| l.starts_with("failed:")).collect();
+    for l in &failed {
+        assert!(
+            l.contains("encoded as UN") || l.contains("SC_rgb_jpeg.dcm"),
+            "unexpected failure: {l}"
+        );
+    }
+    assert!(failed.len() <= 4, "{err}");
     // Failures are named with a reason, never a value.
     for line in err.lines().filter(|l| l.starts_with("failed:")) {
         assert!(

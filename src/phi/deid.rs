@@ -454,6 +454,45 @@ fn code_item(code: (&str, &str)) -> InMemDicomObject {
     o
 }
 
+/// Opens a DICOM file with dicom-object; when its meta group cannot be read (absent, as in
+/// files written without one, or without its group length), the data set is read from where
+/// dicura's own header parser found it, in the transfer syntax it detected, and a new meta
+/// group is made for the output.
+fn open_lenient(src: &Path) -> Result<dicom_object::DefaultDicomObject, DeidError> {
+    use dicom_encoding::TransferSyntaxIndex;
+    let first = match OpenFileOptions::new().open_file(src) {
+        Ok(o) => return Ok(o),
+        Err(e) => DeidError::Read(e.to_string()),
+    };
+    let file = std::fs::File::open(src).map_err(|_| first_clone(&first))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let h = crate::formats::dicom::read_header_file(file, size, &Default::default())
+        .map_err(|_| first_clone(&first))?;
+    if h.truncated || h.encoding.deflated {
+        return Err(first);
+    }
+    let Some(start) = h.elements.first().map(|e| e.offset) else {
+        return Err(first);
+    };
+    let Some(ts) =
+        dicom_transfer_syntax_registry::TransferSyntaxRegistry.get(h.transfer_syntax.as_str())
+    else {
+        return Err(first);
+    };
+    let bytes = std::fs::read(src).map_err(|_| first_clone(&first))?;
+    let Some(data) = usize::try_from(start).ok().and_then(|s| bytes.get(s..)) else {
+        return Err(first);
+    };
+    let obj = InMemDicomObject::read_dataset_with_ts(data, ts)
+        .map_err(|e| DeidError::Read(format!("data set without a readable meta group: {e}")))?;
+    obj.with_meta(dicom_object::meta::FileMetaTableBuilder::new().transfer_syntax(ts.uid()))
+        .map_err(|e| DeidError::Read(format!("no meta group, and none can be made: {e}")))
+}
+
+fn first_clone(e: &DeidError) -> DeidError {
+    DeidError::Read(e.to_string())
+}
+
 /// De-identifies one DICOM file. Writes `out_root/<tree path>` (via a temporary file)
 /// unless `cfg.dry_run`; returns what was done. An existing output is left as it is.
 pub fn deidentify_dicom(
@@ -462,9 +501,7 @@ pub fn deidentify_dicom(
     keep_layout: Option<&Path>,
     cfg: &DeidConfig,
 ) -> Result<FileResult, DeidError> {
-    let mut obj = OpenFileOptions::new()
-        .open_file(src)
-        .map_err(|e| DeidError::Read(e.to_string()))?;
+    let mut obj = open_lenient(src)?;
     let get = |o: &InMemDicomObject, t: Tag| {
         o.get(t)
             .map(|e| strings(retype_un(e.clone()).value()).join("\\"))
