@@ -286,7 +286,9 @@ fn corpus_export_leaves_no_profile_attribute() {
         "--allow-burned-in",
     ]);
     let files = dcm_files(&out);
-    assert!(files.len() >= 80, "only {} exported: {err}", files.len());
+    // Several corpus files are the same instance in other encodings (MR_small in six transfer
+    // syntaxes): they share one output, so there are fewer outputs than exported files.
+    assert!(files.len() >= 70, "only {} exported: {err}", files.len());
     // What is refused, and why: sequences written as UN cannot be cleaned item by item, and
     // a JPEG file whose meta names another transfer syntax cannot be rewritten faithfully.
     // Files without a (readable) meta group are exported with a new one.
