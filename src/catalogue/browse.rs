@@ -731,6 +731,20 @@ impl Catalogue {
         })
     }
 
+    /// The paths of a series' files (not removed ones), in instance-number order: what the
+    /// preview reads to show the series as a volume.
+    pub fn series_paths(&self, series: i64) -> Result<Vec<String>> {
+        self.sql(|c| {
+            let mut stmt = c.prepare(
+                "SELECT f.path FROM instances i JOIN files f ON f.id = i.file_id
+                 WHERE i.series_ref = ?1 AND f.status != 'removed'
+                 ORDER BY i.instance_number, f.path",
+            )?;
+            let rows = stmt.query_map([series], |r| r.get(0))?;
+            rows.collect()
+        })
+    }
+
     /// Stored headers (compact JSON text) of files, for comparing without reading them again.
     pub fn headers_json(&self, ids: &[i64]) -> Result<Vec<(i64, String)>> {
         self.with_array(|c| {
