@@ -853,6 +853,11 @@ impl DicomImage {
             codec: "JPEG",
             what: e,
         };
+        if matches!(sof(data), Some((0xC0 | 0xC1, 12))) {
+            let px = super::jpeg12::decode(data, self.cols, self.rows).map_err(codec_err)?;
+            let data = px.iter().map(|&v| self.stored(v as u32)).collect();
+            return Ok(self.raw(data, 1, self.photometric));
+        }
         let mut d = jpeg_decoder::Decoder::new(data);
         d.set_max_decoding_buffer_size(MAX_FRAME_BYTES as usize);
         // Photometric RGB means the codestream holds RGB: no YCbCr → RGB conversion
@@ -994,6 +999,25 @@ fn is_frame_start(codec: Codec, head: &[u8; 4]) -> bool {
         }
         _ => false,
     }
+}
+
+/// The frame header marker (SOFn) of a JPEG stream and its sample precision.
+fn sof(data: &[u8]) -> Option<(u8, u8)> {
+    let mut i = 2;
+    while i + 4 < data.len() {
+        if data[i] != 0xFF {
+            return None;
+        }
+        let m = data[i + 1];
+        if (0xC0..=0xCF).contains(&m) && !matches!(m, 0xC4 | 0xC8 | 0xCC) {
+            return Some((m, data[i + 4]));
+        }
+        if m == 0xDA {
+            return None;
+        }
+        i += 2 + u16::from_be_bytes([data[i + 2], data[i + 3]]) as usize;
+    }
+    None
 }
 
 /// Whether a JPEG stream has an `FF xx` marker segment among its header markers (before SOS).

@@ -15,6 +15,7 @@
 pub mod decode;
 pub mod error;
 pub mod image;
+pub mod jpeg12;
 pub mod lut;
 pub mod orient;
 pub mod sixel;
