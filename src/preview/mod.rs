@@ -70,7 +70,8 @@ impl Source {
 /// What the pane wants to see of an opened source.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct View {
-    /// Frame (DICOM file), instance (series, `axis: None`) or slice (along `axis`).
+    /// Frame (DICOM file), instance (series, `axis: None`, ordered along the slice normal)
+    /// or slice along `axis` (counted toward superior, posterior, left).
     pub index: usize,
     /// `None`: the stored images as they are (a volume's default is axial). `Some`: a
     /// reformat (series with consistent geometry, volumes).

@@ -69,6 +69,9 @@ pub struct Cut {
     pub v: usize,
     pub flip_h: bool,
     pub flip_v: bool,
+    /// Slice indices count toward +normal in LPS (superior, posterior, left): flip when the
+    /// voxel axis runs the other way.
+    pub flip_n: bool,
 }
 
 /// Assigns each voxel axis its dominant LPS axis, one each (largest components first).
@@ -97,8 +100,10 @@ impl Grid {
         let voxel_for = |w: usize| world_of.iter().position(|&x| x == w).unwrap_or(w);
         let ((wh, sh), (wv, sv)) = axis.screen();
         let (h, v) = (voxel_for(wh), voxel_for(wv));
+        let normal = voxel_for(axis.normal());
         Cut {
-            normal: voxel_for(axis.normal()),
+            normal,
+            flip_n: self.dir[normal][axis.normal()] < 0.0,
             h,
             v,
             flip_h: self.dir[h][wh] * sh < 0.0,
@@ -110,7 +115,7 @@ impl Grid {
         self.dims[self.cut(axis).normal]
     }
 
-    /// Slice `index` of `axis`: (width, height, values, pixel aspect h/w, labels).
+    /// Slice `index` of `axis` (counted toward superior, posterior or left).
     pub fn slice(&self, axis: Axis, index: usize) -> Result<Slice, PreviewError> {
         let c = self.cut(axis);
         let n = self.dims[c.normal];
@@ -120,6 +125,7 @@ impl Grid {
             });
         }
         let (w, h) = (self.dims[c.h], self.dims[c.v]);
+        let index = if c.flip_n { n - 1 - index } else { index };
         let stride = [1, self.dims[0], self.dims[0] * self.dims[1]];
         let mut data = Vec::with_capacity(w * h);
         for y in 0..h {
@@ -508,7 +514,7 @@ mod tests {
             data: (0..24).map(|v| v as f32).collect(),
         };
         let c = grid.cut(Axis::Axial);
-        assert_eq!((c.normal, c.h, c.v, c.flip_h, c.flip_v), (2, 0, 1, true, true));
+        assert_eq!((c.normal, c.h, c.v, c.flip_h, c.flip_v, c.flip_n), (2, 0, 1, true, true, false));
         let s = grid.slice(Axis::Axial, 0).unwrap();
         assert_eq!((s.width, s.height), (2, 3));
         // Top-left of the screen is the voxel with the largest i and j (right, anterior).
