@@ -175,9 +175,12 @@ fn expand_range(
                 }
                 let offset = words[*i] as usize | (words[*i + 1] as usize) << 16;
                 *i += 2;
-                let start = *seg_starts
-                    .get(offset)
-                    .ok_or("indirect segment points past the segments")?;
+                // The offset counts 16-bit words from the start of the data (as pydicom and
+                // dcmtk read it).
+                if offset >= words.len() {
+                    return Err("indirect segment points past the data".into());
+                }
+                let start = offset;
                 // Re-expand `len` segments from `start`, one at a time, no further indirection.
                 let mut j = start;
                 for _ in 0..len {
@@ -228,7 +231,7 @@ mod tests {
 
     #[test]
     fn segmented_palette() {
-        // Discrete 3 entries, linear ramp of 4 to 100, indirect copy of segment 0.
+        // Discrete 3 entries, linear ramp of 4 to 100, indirect copy of the segment at word 0.
         let w = [0, 3, 10, 20, 30, 1, 4, 100, 2, 1, 0, 0];
         let out = expand_segmented(&w, 100).unwrap();
         assert_eq!(out, vec![10, 20, 30, 48, 65, 83, 100, 10, 20, 30]);
@@ -237,6 +240,10 @@ mod tests {
         // Linear segment first is an error, not a panic.
         assert!(expand_segmented(&[1, 4, 100], 10).is_err());
         assert!(expand_segmented(&[7, 1, 0], 10).is_err());
+        // Indirect copy of the linear segment at word 5: continues from the last value.
+        let w = [0, 2, 0, 50, 1, 2, 100, 2, 1, 4, 0];
+        assert_eq!(expand_segmented(&w, 100).unwrap(), vec![0, 50, 75, 100, 100, 100]);
+        assert!(expand_segmented(&[0, 1, 5, 2, 1, 999, 0], 10).is_err());
     }
 
     #[test]
