@@ -15,7 +15,10 @@ fn corpus() -> Option<PathBuf> {
     if dir.is_dir() {
         return Some(dir);
     }
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "corpus missing but CI=true");
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "corpus missing but CI=true"
+    );
     None
 }
 
@@ -110,7 +113,12 @@ fn series_is_ordered_along_the_normal_and_reformats() {
     assert_eq!(g[3], value(3, 2, nz - 1) as u8);
     assert_eq!(
         r.labels,
-        [Some("S".into()), Some("L".into()), Some("I".into()), Some("R".into())]
+        [
+            Some("S".into()),
+            Some("L".into()),
+            Some("I".into()),
+            Some("R".into())
+        ]
     );
     // Sagittal slice 1 (x = 1): screen right = posterior = +y.
     let r = o
@@ -145,7 +153,12 @@ fn series_with_mixed_sizes_scrolls_but_does_not_reformat() {
     std::fs::write(&b, image(3, 2, &[1, 2, 3, 4, 5, 6], |_| {})).unwrap();
     let mut o = preview::open(&Source::Series { paths: vec![a, b] }).unwrap();
     assert!(o.info().axes.is_empty());
-    assert!(o.render(&View { index: 1, ..View::default() }).is_ok());
+    assert!(o
+        .render(&View {
+            index: 1,
+            ..View::default()
+        })
+        .is_ok());
     let e = o
         .render(&View {
             axis: Some(Axis::Axial),
@@ -298,9 +311,17 @@ fn one_frame_and_reduced_resolution() {
     })
     .unwrap();
     assert_eq!(o.info().count, 30);
-    assert!(o.render(&View { index: 29, ..View::default() }).is_ok());
+    assert!(o
+        .render(&View {
+            index: 29,
+            ..View::default()
+        })
+        .is_ok());
     assert!(matches!(
-        o.render(&View { index: 30, ..View::default() }),
+        o.render(&View {
+            index: 30,
+            ..View::default()
+        }),
         Err(PreviewError::OutOfRange { .. })
     ));
     // JPEG 2000 640x480 for a 160x120 pane: decoded at 1/4 resolution.
@@ -340,7 +361,12 @@ fn orientation_labels_of_a_single_image() {
     .unwrap();
     assert_eq!(
         r.labels,
-        [Some("A".into()), Some("L".into()), Some("P".into()), Some("R".into())]
+        [
+            Some("A".into()),
+            Some("L".into()),
+            Some("P".into()),
+            Some("R".into())
+        ]
     );
 }
 
@@ -348,7 +374,10 @@ fn orientation_labels_of_a_single_image() {
 fn parse_sixel(s: &[u8]) -> (u32, u32, usize) {
     assert!(s.starts_with(b"\x1bP"), "DCS start");
     let q = s.iter().position(|&b| b == b'q').expect("q");
-    assert!(s[2..q].iter().all(|b| b.is_ascii_digit() || *b == b';'), "DCS params");
+    assert!(
+        s[2..q].iter().all(|b| b.is_ascii_digit() || *b == b';'),
+        "DCS params"
+    );
     assert!(s.ends_with(b"\x1b\\"), "ST at the end");
     let body = std::str::from_utf8(&s[q + 1..s.len() - 2]).expect("ASCII body");
     assert!(body.starts_with('"'), "raster attributes first");
@@ -368,11 +397,18 @@ fn parse_sixel(s: &[u8]) -> (u32, u32, usize) {
             .chars()
             .take_while(|c| c.is_ascii_digit() || *c == ';')
             .collect();
-        let parts: Vec<u32> = def.split(';').filter(|p| !p.is_empty()).map(|p| p.parse().unwrap()).collect();
+        let parts: Vec<u32> = def
+            .split(';')
+            .filter(|p| !p.is_empty())
+            .map(|p| p.parse().unwrap())
+            .collect();
         assert!(parts[0] < 256, "colour register {}", parts[0]);
         if parts.len() == 5 {
             assert_eq!(parts[1], 2, "RGB colour space");
-            assert!(parts[2..].iter().all(|&v| v <= 100), "percent values {parts:?}");
+            assert!(
+                parts[2..].iter().all(|&v| v <= 100),
+                "percent values {parts:?}"
+            );
             colours.insert(parts[0]);
         }
     }
@@ -382,7 +418,10 @@ fn parse_sixel(s: &[u8]) -> (u32, u32, usize) {
 #[test]
 fn sixel_output_is_well_formed() {
     let Some(dir) = corpus() else { return };
-    for (name, size) in [("CT_small.dcm", None), ("examples_rgb_color.dcm", Some((200, 100)))] {
+    for (name, size) in [
+        ("CT_small.dcm", None),
+        ("examples_rgb_color.dcm", Some((200, 100))),
+    ] {
         let r = preview::render_once(
             &Source::Dicom {
                 path: dir.join(name),
@@ -399,7 +438,10 @@ fn sixel_output_is_well_formed() {
         assert!((2..=256).contains(&colours), "{name}: {colours} colours");
         // The sixel rows cover the height: one '-' per 6 rows (after the first band).
         let bands = six.iter().filter(|&&b| b == b'-').count() as u32;
-        assert!(bands + 1 >= h.div_ceil(6) && bands <= h.div_ceil(6), "{name}: {bands} bands");
+        assert!(
+            bands + 1 >= h.div_ceil(6) && bands <= h.div_ceil(6),
+            "{name}: {bands} bands"
+        );
     }
 }
 
@@ -466,7 +508,8 @@ fn broken_files_give_errors_not_panics() {
         ] {
             let e = no_panic_render(&c.join(name)).unwrap_err().to_string();
             assert!(e.contains(kind), "{name}: {e}");
-            let h = dicura::formats::dicom::read_header(&c.join(name), &Default::default()).unwrap();
+            let h =
+                dicura::formats::dicom::read_header(&c.join(name), &Default::default()).unwrap();
             for tag in [0x0010_0010u32, 0x0010_0020] {
                 if let Some(v) = h.str(tag).filter(|v| v.len() > 2) {
                     assert!(!e.contains(v), "{name}: PHI in error");
@@ -504,7 +547,9 @@ fn corrupted_corpus_files_never_panic() {
             rng
         };
         // Truncations at many lengths, and random byte changes in the second half.
-        let mut variants: Vec<Vec<u8>> = (1..20).map(|k| orig[..orig.len() * k / 20].to_vec()).collect();
+        let mut variants: Vec<Vec<u8>> = (1..20)
+            .map(|k| orig[..orig.len() * k / 20].to_vec())
+            .collect();
         for _ in 0..20 {
             let mut v = orig.clone();
             for _ in 0..8 {

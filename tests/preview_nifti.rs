@@ -17,7 +17,10 @@ fn corpus() -> Option<PathBuf> {
     if dir.is_dir() {
         return Some(dir);
     }
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "corpus missing but CI=true");
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "corpus missing but CI=true"
+    );
     None
 }
 
@@ -26,7 +29,10 @@ fn nibabel() -> bool {
         .args(["-c", "import nibabel"])
         .status()
         .is_ok_and(|s| s.success());
-    assert!(ok || std::env::var("CI").as_deref() != Ok("true"), "nibabel missing but CI=true");
+    assert!(
+        ok || std::env::var("CI").as_deref() != Ok("true"),
+        "nibabel missing but CI=true"
+    );
     ok
 }
 
@@ -98,7 +104,10 @@ fn nifti_voxels_and_slices_match_nibabel() {
             assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
             let grid = vol.read(t).unwrap();
             let want = floats(&out.with_extension(format!("{t}.vox")));
-            assert!(close(&grid.data, &want), "{name} t={t}: voxel values differ from nibabel");
+            assert!(
+                close(&grid.data, &want),
+                "{name} t={t}: voxel values differ from nibabel"
+            );
             let sizes = String::from_utf8_lossy(&o.stdout).into_owned();
             for line in sizes.lines() {
                 let parts: Vec<&str> = line.split_whitespace().collect();
@@ -108,7 +117,10 @@ fn nifti_voxels_and_slices_match_nibabel() {
                 let slice = grid.slice(axis, n / 2).unwrap();
                 assert_eq!((slice.width, slice.height), (w, h), "{name} {axis:?} size");
                 let want = floats(&out.with_extension(format!("{t}.{}", parts[0])));
-                assert!(close(&slice.data, &want), "{name} t={t} {axis:?}: slice differs");
+                assert!(
+                    close(&slice.data, &want),
+                    "{name} t={t} {axis:?}: slice differs"
+                );
                 // Labels follow the display convention for these axis-aligned files.
                 let expect = match axis {
                     Axis::Axial => ["A", "L", "P", "R"],

@@ -36,8 +36,14 @@ impl WindowArgs {
             let (c, w) = s
                 .split_once(',')
                 .context("--window wants CENTER,WIDTH (e.g. 40,400)")?;
-            let center: f64 = c.trim().parse().context("--window: center is not a number")?;
-            let width: f64 = w.trim().parse().context("--window: width is not a number")?;
+            let center: f64 = c
+                .trim()
+                .parse()
+                .context("--window: center is not a number")?;
+            let width: f64 = w
+                .trim()
+                .parse()
+                .context("--window: width is not a number")?;
             if !center.is_finite() || !width.is_finite() || width < 1.0 {
                 bail!("--window: width must be at least 1");
             }
@@ -176,7 +182,9 @@ pub fn render(out: &mut impl Write, a: &RenderArgs) -> anyhow::Result<i32> {
         (_, Some(s), _) => s,
         // Default slice of a reformat / volume: the middle one.
         (None, None, Some(ax)) => opened.count(Some(ax)) / 2,
-        (None, None, None) if opened.info().kind == preview::Kind::Volume => opened.info().count / 2,
+        (None, None, None) if opened.info().kind == preview::Kind::Volume => {
+            opened.info().count / 2
+        }
         _ => 0,
     };
     let view = View {
@@ -216,7 +224,13 @@ fn describe(r: &preview::Rendered) -> String {
     let l = &r.labels;
     if l.iter().any(|x| x.is_some()) {
         let g = |i: usize| l[i].clone().unwrap_or_else(|| "?".into());
-        s.push_str(&format!(" top {} right {} bottom {} left {}", g(0), g(1), g(2), g(3)));
+        s.push_str(&format!(
+            " top {} right {} bottom {} left {}",
+            g(0),
+            g(1),
+            g(2),
+            g(3)
+        ));
     }
     s
 }
@@ -280,13 +294,20 @@ pub fn view(out: &mut impl Write, a: &ViewArgs) -> anyhow::Result<i32> {
 pub fn detect_graphics() -> Graphics {
     let term = std::env::var("TERM").unwrap_or_default();
     let program = std::env::var("TERM_PROGRAM").unwrap_or_default();
-    if std::env::var_os("KITTY_WINDOW_ID").is_some() || term == "xterm-kitty" || program == "ghostty" {
+    if std::env::var_os("KITTY_WINDOW_ID").is_some()
+        || term == "xterm-kitty"
+        || program == "ghostty"
+    {
         return Graphics::Kitty;
     }
     if program == "iTerm.app" || program == "WezTerm" {
         return Graphics::Iterm;
     }
-    if term.contains("sixel") || term.starts_with("mlterm") || term.starts_with("foot") || term.starts_with("yaft") {
+    if term.contains("sixel")
+        || term.starts_with("mlterm")
+        || term.starts_with("foot")
+        || term.starts_with("yaft")
+    {
         return Graphics::Sixel;
     }
     if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
@@ -309,7 +330,11 @@ pub fn da1_has_sixel(answer: &str) -> bool {
 fn query_da1(timeout: std::time::Duration) -> Option<String> {
     use std::io::Read;
     let tty_path = Path::new("/dev/tty");
-    let mut tty = std::fs::OpenOptions::new().read(true).write(true).open(tty_path).ok()?;
+    let mut tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(tty_path)
+        .ok()?;
     let mut reader = tty.try_clone().ok()?;
     crossterm::terminal::enable_raw_mode().ok()?;
     let (tx, rx) = std::sync::mpsc::channel();
@@ -356,6 +381,12 @@ mod tests {
             header_window: None,
             invert: false,
         };
-        assert_eq!(w.window().unwrap(), Window::Manual { center: -600.0, width: 1500.0 });
+        assert_eq!(
+            w.window().unwrap(),
+            Window::Manual {
+                center: -600.0,
+                width: 1500.0
+            }
+        );
     }
 }

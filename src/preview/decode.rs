@@ -336,7 +336,11 @@ impl DicomImage {
             ));
         }
         let codec = codec_of(&h.transfer_syntax).map_err(|w| unsupported(path, w))?;
-        if px.encapsulated != matches!(codec, Codec::Rle | Codec::Jpeg | Codec::JpegLs | Codec::Jpeg2000)
+        if px.encapsulated
+            != matches!(
+                codec,
+                Codec::Rle | Codec::Jpeg | Codec::JpegLs | Codec::Jpeg2000
+            )
         {
             return Err(bad(
                 path,
@@ -395,10 +399,13 @@ impl DicomImage {
         };
         let pixel_spacing = pair(tags::PIXEL_SPACING).or_else(|| pair(0x0018_1164));
         let aspect_ratio = pair(0x0028_0034);
-        let orientation = h.get(tags::IMAGE_ORIENTATION_PATIENT).map(num).and_then(|v| {
-            (v.len() == 6 && v.iter().all(|x| x.is_finite()))
-                .then(|| [v[0], v[1], v[2], v[3], v[4], v[5]])
-        });
+        let orientation = h
+            .get(tags::IMAGE_ORIENTATION_PATIENT)
+            .map(num)
+            .and_then(|v| {
+                (v.len() == 6 && v.iter().all(|x| x.is_finite()))
+                    .then(|| [v[0], v[1], v[2], v[3], v[4], v[5]])
+            });
         let position = h.get(tags::IMAGE_POSITION_PATIENT).map(num).and_then(|v| {
             (v.len() == 3 && v.iter().all(|x| x.is_finite())).then(|| [v[0], v[1], v[2]])
         });
@@ -444,7 +451,8 @@ impl DicomImage {
             position,
             swap_8bit_words: big_endian
                 && ba == 8
-                && h.get(px.tag).is_some_and(|e| e.vr == crate::formats::dicom::Vr::OW),
+                && h.get(px.tag)
+                    .is_some_and(|e| e.vr == crate::formats::dicom::Vr::OW),
             pixel_offset: px.offset,
             pixel_length: px.length,
             deflate_start,
@@ -534,7 +542,8 @@ impl DicomImage {
             }
             f.seek(SeekFrom::Start(start))
                 .map_err(|e| PreviewError::io(path, e))?;
-            f.read_exact(&mut buf).map_err(|e| PreviewError::io(path, e))?;
+            f.read_exact(&mut buf)
+                .map_err(|e| PreviewError::io(path, e))?;
         }
         Ok(buf)
     }
@@ -601,14 +610,30 @@ impl DicomImage {
                 }),
                 (4, true) => {
                     let a = [c[0], c[1], c[2], c[3]];
-                    let f = if le { f32::from_le_bytes(a) } else { f32::from_be_bytes(a) };
-                    if f.is_finite() { f } else { 0.0 }
+                    let f = if le {
+                        f32::from_le_bytes(a)
+                    } else {
+                        f32::from_be_bytes(a)
+                    };
+                    if f.is_finite() {
+                        f
+                    } else {
+                        0.0
+                    }
                 }
                 (_, _) => {
                     let mut a = [0u8; 8];
                     a.copy_from_slice(&c[..8]);
-                    let f = if le { f64::from_le_bytes(a) } else { f64::from_be_bytes(a) } as f32;
-                    if f.is_finite() { f } else { 0.0 }
+                    let f = if le {
+                        f64::from_le_bytes(a)
+                    } else {
+                        f64::from_be_bytes(a)
+                    } as f32;
+                    if f.is_finite() {
+                        f
+                    } else {
+                        0.0
+                    }
                 }
             };
             data.push(v);
@@ -696,7 +721,8 @@ impl DicomImage {
                     what: "encapsulated pixel data ends without a sequence delimiter".into(),
                 });
             }
-            r.read_exact(&mut h).map_err(|e| PreviewError::io(path, e))?;
+            r.read_exact(&mut h)
+                .map_err(|e| PreviewError::io(path, e))?;
             let tag = (u16::from_le_bytes([h[0], h[1]]) as u32) << 16
                 | u16::from_le_bytes([h[2], h[3]]) as u32;
             let len = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
@@ -711,14 +737,18 @@ impl DicomImage {
                     }
                     Ok(Some((pos + 8, len)))
                 }
-                _ => Err(bad(path, "unexpected element inside encapsulated pixel data")),
+                _ => Err(bad(
+                    path,
+                    "unexpected element inside encapsulated pixel data",
+                )),
             }
         };
         let Some((bot_pos, bot_len)) = item(&mut r)? else {
             return Err(bad(path, "encapsulated pixel data without offset table"));
         };
         let mut bot = vec![0u8; bot_len as usize];
-        r.read_exact(&mut bot).map_err(|e| PreviewError::io(path, e))?;
+        r.read_exact(&mut bot)
+            .map_err(|e| PreviewError::io(path, e))?;
         let first_item = bot_pos + bot_len as u64;
         // Fragment positions and their first bytes (to find frame starts without a table).
         let mut frags: Vec<(u64, u32, [u8; 4])> = Vec::new();
@@ -781,7 +811,10 @@ impl DicomImage {
                     ),
                 ));
             }
-            (starts[idx], starts.get(idx + 1).copied().unwrap_or(frags.len()))
+            (
+                starts[idx],
+                starts.get(idx + 1).copied().unwrap_or(frags.len()),
+            )
         };
         let total: u64 = frags[range.0..range.1].iter().map(|f| f.1 as u64).sum();
         if total > MAX_FRAME_BYTES {
@@ -866,7 +899,9 @@ impl DicomImage {
             d.set_color_transform(jpeg_decoder::ColorTransform::RGB);
         }
         let pixels = d.decode().map_err(|e| codec_err(e.to_string()))?;
-        let info = d.info().ok_or_else(|| codec_err("no image information".into()))?;
+        let info = d
+            .info()
+            .ok_or_else(|| codec_err("no image information".into()))?;
         let (w, h) = (info.width as u32, info.height as u32);
         if (w, h) != (self.cols, self.rows) {
             return Err(bad(
@@ -888,7 +923,10 @@ impl DicomImage {
             PixelFormat::CMYK32 => return Err(unsupported(&self.path, "CMYK JPEG")),
         };
         if spp != self.samples_per_pixel as usize {
-            return Err(bad(&self.path, "JPEG component count differs from the header"));
+            return Err(bad(
+                &self.path,
+                "JPEG component count differs from the header",
+            ));
         }
         let pm = if spp == 3 {
             Photometric::Rgb
@@ -910,13 +948,12 @@ impl DicomImage {
                 "multi-component JPEG-LS (the pure-Rust decoder reads one component)",
             ));
         }
-        let (px, w, h) = jpegls::decode(data, self.cols, self.rows).map_err(|e| {
-            PreviewError::Codec {
+        let (px, w, h) =
+            jpegls::decode(data, self.cols, self.rows).map_err(|e| PreviewError::Codec {
                 path: self.path.clone(),
                 codec: "JPEG-LS",
                 what: e.to_string(),
-            }
-        })?;
+            })?;
         if (w, h) != (self.cols, self.rows) || px.len() < self.pixels() {
             return Err(bad(&self.path, "JPEG-LS size differs from the header"));
         }
@@ -934,22 +971,36 @@ impl DicomImage {
         let img = match jpeg2k::Image::from_bytes_with(data, params) {
             Ok(i) => i,
             // The codestream may have fewer resolution levels than asked for.
-            Err(_) if reduce > 0 => jpeg2k::Image::from_bytes_with(data, jpeg2k::DecodeParameters::new())
-                .map_err(|e| codec_err(e.to_string()))?,
+            Err(_) if reduce > 0 => {
+                jpeg2k::Image::from_bytes_with(data, jpeg2k::DecodeParameters::new())
+                    .map_err(|e| codec_err(e.to_string()))?
+            }
             Err(e) => return Err(codec_err(e.to_string())),
         };
         let comps = img.components();
         let spp = self.samples_per_pixel as usize;
         if comps.len() < spp {
-            return Err(bad(&self.path, "JPEG 2000 component count differs from the header"));
+            return Err(bad(
+                &self.path,
+                "JPEG 2000 component count differs from the header",
+            ));
         }
         let (w, h) = (comps[0].width(), comps[0].height());
         let n = w as usize * h as usize;
-        if w == 0 || h == 0 || comps.iter().take(spp).any(|c| c.width() != w || c.height() != h || c.data().len() < n) {
+        if w == 0
+            || h == 0
+            || comps
+                .iter()
+                .take(spp)
+                .any(|c| c.width() != w || c.height() != h || c.data().len() < n)
+        {
             return Err(bad(&self.path, "JPEG 2000 components of different sizes"));
         }
         if w > self.cols || h > self.rows {
-            return Err(bad(&self.path, "JPEG 2000 image larger than the header says"));
+            return Err(bad(
+                &self.path,
+                "JPEG 2000 image larger than the header says",
+            ));
         }
         let mut data = vec![0f32; n * spp];
         for (s, c) in comps.iter().take(spp).enumerate() {
@@ -994,9 +1045,7 @@ impl Photometric {
 fn is_frame_start(codec: Codec, head: &[u8; 4]) -> bool {
     match codec {
         Codec::Jpeg | Codec::JpegLs => head[0] == 0xFF && head[1] == 0xD8,
-        Codec::Jpeg2000 => {
-            (head[0] == 0xFF && head[1] == 0x4F) || head == &[0, 0, 0, 0x0C]
-        }
+        Codec::Jpeg2000 => (head[0] == 0xFF && head[1] == 0x4F) || head == &[0, 0, 0, 0x0C],
         _ => false,
     }
 }

@@ -49,7 +49,11 @@ impl Picture {
 /// size stretched along one axis so that pixels are square, then shrunk (never enlarged) to
 /// fit `max` keeping the ratio.
 pub fn fit_size(w: u32, h: u32, aspect: f64, max: Option<(u32, u32)>) -> (u32, u32) {
-    let aspect = if aspect.is_finite() && aspect > 0.0 { aspect } else { 1.0 };
+    let aspect = if aspect.is_finite() && aspect > 0.0 {
+        aspect
+    } else {
+        1.0
+    };
     let (mut fw, mut fh) = (w as f64, h as f64);
     if aspect > 1.0 {
         fh *= aspect;
@@ -153,6 +157,9 @@ mod tests {
         let d = [0.0, 2.0, 10.0, 20.0, 4.0, 6.0, 30.0, 40.0];
         assert_eq!(resample(&d, 4, 2, 1, 2, 1), vec![3.0, 25.0]);
         // Stretch 1x2 -> 1x4 repeats rows.
-        assert_eq!(resample(&[1.0, 2.0], 1, 2, 1, 1, 4), vec![1.0, 1.0, 2.0, 2.0]);
+        assert_eq!(
+            resample(&[1.0, 2.0], 1, 2, 1, 1, 4),
+            vec![1.0, 1.0, 2.0, 2.0]
+        );
     }
 }

@@ -8,9 +8,9 @@ use std::f32::consts::PI;
 
 /// Zig-zag order: natural index of the k-th coefficient.
 const ZIGZAG: [usize; 64] = [
-    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27,
-    20, 13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58,
-    59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
+    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20,
+    13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59,
+    52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
 ];
 
 #[derive(Clone, Default)]
@@ -188,7 +188,9 @@ pub fn decode(data: &[u8], width: u32, height: u32) -> Result<Vec<u16>, String> 
                     return Err(format!("{}-component 12-bit JPEG", seg[5]));
                 }
                 if (x as u32, y as u32) != (width, height) || !(p == 8 || p == 12) {
-                    return Err(format!("JPEG frame {x}x{y} at {p} bits, header says {width}x{height}"));
+                    return Err(format!(
+                        "JPEG frame {x}x{y} at {p} bits, header says {width}x{height}"
+                    ));
                 }
                 frame = Some((p, x, y, (seg[8] & 3) as usize));
             }
@@ -196,7 +198,10 @@ pub fn decode(data: &[u8], width: u32, height: u32) -> Result<Vec<u16>, String> 
                 return Err("progressive, lossless or arithmetic JPEG in the 12-bit path".into())
             }
             0xDD => {
-                restart = u16::from_be_bytes([*seg.first().ok_or("short DRI")?, *seg.get(1).ok_or("short DRI")?]) as usize;
+                restart = u16::from_be_bytes([
+                    *seg.first().ok_or("short DRI")?,
+                    *seg.get(1).ok_or("short DRI")?,
+                ]) as usize;
             }
             0xDA => {
                 let (prec, x, y, tq) = frame.ok_or("scan before frame header")?;
@@ -208,7 +213,9 @@ pub fn decode(data: &[u8], width: u32, height: u32) -> Result<Vec<u16>, String> 
                     acc: 0,
                     n: 0,
                 };
-                return Ok(decode_scan(&mut bits, &dc[td], &ac[ta], &qt[tq], prec, x, y, restart));
+                return Ok(decode_scan(
+                    &mut bits, &dc[td], &ac[ta], &qt[tq], prec, x, y, restart,
+                ));
             }
             0xD9 => return Err("end of image before a scan".into()),
             _ => {}

@@ -76,7 +76,11 @@ impl Palette {
             if desc.len() < 3 {
                 return Err(format!("missing {name} palette descriptor"));
             }
-            let n = if desc[0] == 0 { 65536 } else { desc[0] as usize };
+            let n = if desc[0] == 0 {
+                65536
+            } else {
+                desc[0] as usize
+            };
             first = desc[1];
             let bits = desc[2];
             let entries: Vec<u16> = if let Some(seg) = words_of(h, 0x0028_1221 + k) {
@@ -132,7 +136,15 @@ pub fn expand_segmented(words: &[u16], n: usize) -> Result<Vec<u16>, String> {
     // Start of each segment in `words` (for indirect segments).
     let mut seg_starts: Vec<usize> = Vec::new();
     let mut i = 0;
-    expand_range(words, &mut i, words.len(), n, &mut out, &mut seg_starts, true)?;
+    expand_range(
+        words,
+        &mut i,
+        words.len(),
+        n,
+        &mut out,
+        &mut seg_starts,
+        true,
+    )?;
     Ok(out)
 }
 
@@ -226,7 +238,10 @@ mod tests {
         assert_eq!(g, [100.0, 100.0, 100.0]);
         // Pure red in full-range YCbCr (JFIF): Y=76, Cb=85, Cr=255.
         let r = ybr_to_rgb(76.245, 84.972, 255.5, 8);
-        assert!((r[0] - 255.0).abs() < 1.0 && r[1].abs() < 1.0 && r[2].abs() < 1.0, "{r:?}");
+        assert!(
+            (r[0] - 255.0).abs() < 1.0 && r[1].abs() < 1.0 && r[2].abs() < 1.0,
+            "{r:?}"
+        );
     }
 
     #[test]
@@ -242,7 +257,10 @@ mod tests {
         assert!(expand_segmented(&[7, 1, 0], 10).is_err());
         // Indirect copy of the linear segment at word 5: continues from the last value.
         let w = [0, 2, 0, 50, 1, 2, 100, 2, 1, 4, 0];
-        assert_eq!(expand_segmented(&w, 100).unwrap(), vec![0, 50, 75, 100, 100, 100]);
+        assert_eq!(
+            expand_segmented(&w, 100).unwrap(),
+            vec![0, 50, 75, 100, 100, 100]
+        );
         assert!(expand_segmented(&[0, 1, 5, 2, 1, 999, 0], 10).is_err());
     }
 

@@ -175,8 +175,14 @@ impl Decoded {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Key {
-    Frame { file: usize, frame: u32, reduce: u32 },
-    Grid { time: usize },
+    Frame {
+        file: usize,
+        frame: u32,
+        reduce: u32,
+    },
+    Grid {
+        time: usize,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -249,7 +255,10 @@ pub fn open(source: &Source) -> Result<Opened, PreviewError> {
     let (info, inner) = match source {
         Source::Dicom { path } => {
             let img = DicomImage::open(path)?;
-            (dicom_info(&img, Kind::Dicom, img.frames as usize, Vec::new()), Inner::Dicom(Box::new(img)))
+            (
+                dicom_info(&img, Kind::Dicom, img.frames as usize, Vec::new()),
+                Inner::Dicom(Box::new(img)),
+            )
         }
         Source::Series { paths } => {
             if paths.is_empty() {
@@ -284,7 +293,10 @@ pub fn open(source: &Source) -> Result<Opened, PreviewError> {
             } else {
                 Vec::new()
             };
-            (dicom_info(first, Kind::Series, n, axes), Inner::Series { images, geometry })
+            (
+                dicom_info(first, Kind::Series, n, axes),
+                Inner::Series { images, geometry },
+            )
         }
         Source::Volume { path } => {
             let v = NiftiVolume::open(path)?;
@@ -297,7 +309,8 @@ pub fn open(source: &Source) -> Result<Opened, PreviewError> {
             };
             let axial = shape.cut(Axis::Axial);
             let h = &v.header;
-            let windows = if h.cal_max > h.cal_min && h.cal_min.is_finite() && h.cal_max.is_finite() {
+            let windows = if h.cal_max > h.cal_min && h.cal_min.is_finite() && h.cal_max.is_finite()
+            {
                 vec![HeaderWindow {
                     center: (h.cal_min + h.cal_max) / 2.0,
                     width: h.cal_max - h.cal_min,
@@ -379,7 +392,11 @@ fn dicom_aspect(img: &DicomImage) -> f64 {
 pub fn to_display(img: &DicomImage, raw: RawFrame) -> Decoded {
     let (w, h) = (raw.width, raw.height);
     let bits = img.bits_stored.clamp(1, 32) as u32;
-    let max = if img.float { 255.0 } else { ((1u64 << bits) - 1) as f32 };
+    let max = if img.float {
+        255.0
+    } else {
+        ((1u64 << bits) - 1) as f32
+    };
     let scale8 = |v: f32| (v * 255.0 / max + 0.5).clamp(0.0, 255.0) as u8;
     let pixels = match raw.photometric {
         Photometric::Monochrome1 | Photometric::Monochrome2 => {
@@ -414,7 +431,12 @@ pub fn to_display(img: &DicomImage, raw: RawFrame) -> Decoded {
         }
         Photometric::Rgb | Photometric::YbrCodec => {
             if bits == 8 || img.codec == decode::Codec::Jpeg {
-                Pixels::Rgb(raw.data.iter().map(|&v| v.clamp(0.0, 255.0) as u8).collect())
+                Pixels::Rgb(
+                    raw.data
+                        .iter()
+                        .map(|&v| v.clamp(0.0, 255.0) as u8)
+                        .collect(),
+                )
             } else {
                 Pixels::Rgb(raw.data.iter().map(|&v| scale8(v)).collect())
             }
@@ -475,7 +497,14 @@ impl Opened {
         let (picture, window, window_label, histogram, range) = match src {
             Src::Frame(d) => match &d.pixels {
                 Pixels::Rgb(rgb) => {
-                    let mut data = image::resample_u8(rgb, sw as usize, sh as usize, 3, ow as usize, oh as usize);
+                    let mut data = image::resample_u8(
+                        rgb,
+                        sw as usize,
+                        sh as usize,
+                        3,
+                        ow as usize,
+                        oh as usize,
+                    );
                     if view.invert {
                         data.iter_mut().for_each(|v| *v = 255 - *v);
                     }
@@ -490,14 +519,26 @@ impl Opened {
                     let stats = d.stats.clone().unwrap_or_else(|| Stats::of(v));
                     let (voi, label) = self.resolve(&view.window, &stats, img.as_deref())?;
                     let pic = gray_picture(v, (sw, sh), (ow, oh), &voi, view.invert ^ d.inverted)?;
-                    (pic, Some(voi.center_width()), label, stats.histogram, (stats.min, stats.max))
+                    (
+                        pic,
+                        Some(voi.center_width()),
+                        label,
+                        stats.histogram,
+                        (stats.min, stats.max),
+                    )
                 }
             },
             Src::Slice(s, stats) => {
                 let (voi, label) = self.resolve(&view.window, &stats, None)?;
                 let pic = gray_picture(&s.data, (sw, sh), (ow, oh), &voi, view.invert)?;
                 let hist = Stats::of(&s.data).histogram;
-                (pic, Some(voi.center_width()), label, hist, (stats.min, stats.max))
+                (
+                    pic,
+                    Some(voi.center_width()),
+                    label,
+                    hist,
+                    (stats.min, stats.max),
+                )
             }
         };
         Ok(Rendered {
@@ -550,9 +591,15 @@ impl Opened {
         };
         let auto = || {
             if stats.p99 > stats.p01 {
-                (window::window_for_range(stats.p01, stats.p99), "auto".to_string())
+                (
+                    window::window_for_range(stats.p01, stats.p99),
+                    "auto".to_string(),
+                )
             } else {
-                (window::window_for_range(stats.min, stats.max), "auto".to_string())
+                (
+                    window::window_for_range(stats.min, stats.max),
+                    "auto".to_string(),
+                )
             }
         };
         let voi_lut = |i: usize| -> Result<(Voi, String), PreviewError> {
@@ -560,7 +607,10 @@ impl Opened {
             let l = luts.get(i).ok_or_else(|| PreviewError::OutOfRange {
                 what: format!("VOI LUT {} of {}", i + 1, luts.len()),
             })?;
-            Ok((Voi::Lut(l.clone()), format!("VOI LUT {}/{}", i + 1, luts.len())))
+            Ok((
+                Voi::Lut(l.clone()),
+                format!("VOI LUT {}/{}", i + 1, luts.len()),
+            ))
         };
         Ok(match w {
             Window::Default => {
@@ -577,8 +627,8 @@ impl Opened {
             Window::Header(i) => header(*i)?,
             Window::VoiLut(i) => voi_lut(*i)?,
             Window::Preset(name) => {
-                let (c, wd) =
-                    window::preset(name).ok_or_else(|| PreviewError::UnknownPreset(name.clone()))?;
+                let (c, wd) = window::preset(name)
+                    .ok_or_else(|| PreviewError::UnknownPreset(name.clone()))?;
                 (
                     Voi::Window {
                         center: c,
@@ -625,7 +675,12 @@ impl Opened {
                 let reduce = img.j2k_reduce_for(view.max_size);
                 let d = self.frame(view.index, &img, 0, reduce)?;
                 let labels = orient::dicom_labels(img.orientation);
-                Ok((Src::Frame(d), dicom_aspect(&img), labels, Some(Box::new(img))))
+                Ok((
+                    Src::Frame(d),
+                    dicom_aspect(&img),
+                    labels,
+                    Some(Box::new(img)),
+                ))
             }
             (Inner::Series { geometry: None, .. }, Some(_)) => Err(PreviewError::Series(
                 "no reformats: instances differ in orientation, size or spacing, or lack geometry"
@@ -688,7 +743,9 @@ impl Opened {
                 let mut g = series_grid_shape(&images[0], *normal, *spacing, images.len());
                 let voxels = g.dims.iter().map(|&d| d as u64).product::<u64>();
                 if voxels > volume::MAX_VOXELS {
-                    return Err(PreviewError::Series(format!("{voxels} voxels is too large to reformat")));
+                    return Err(PreviewError::Series(format!(
+                        "{voxels} voxels is too large to reformat"
+                    )));
                 }
                 let mut data = Vec::with_capacity(voxels as usize);
                 let plane = g.dims[0] * g.dims[1];
@@ -696,7 +753,11 @@ impl Opened {
                     let d = to_display(img, img.decode_frame(0, 0)?);
                     match d.pixels {
                         Pixels::Gray(v) if v.len() == plane => data.extend_from_slice(&v),
-                        _ => return Err(PreviewError::Series("an instance has a different size".into())),
+                        _ => {
+                            return Err(PreviewError::Series(
+                                "an instance has a different size".into(),
+                            ))
+                        }
                     }
                 }
                 g.data = data;
@@ -707,7 +768,8 @@ impl Opened {
         let stats = Arc::new(Stats::of(&grid.data));
         let bytes = grid.data.len() * 4;
         let grid = Arc::new(grid);
-        self.cache.put(key, Entry::Grid(grid.clone(), stats.clone()), bytes);
+        self.cache
+            .put(key, Entry::Grid(grid.clone(), stats.clone()), bytes);
         Ok((grid, stats))
     }
 }
@@ -737,7 +799,14 @@ fn gray_picture(
     if (sw, sh) == (ow, oh) {
         window::to_gray8(values, voi, invert, &mut out);
     } else {
-        let small = image::resample(values, sw as usize, sh as usize, 1, ow as usize, oh as usize);
+        let small = image::resample(
+            values,
+            sw as usize,
+            sh as usize,
+            1,
+            ow as usize,
+            oh as usize,
+        );
         window::to_gray8(&small, voi, invert, &mut out);
     }
     ::image::GrayImage::from_raw(ow, oh, out)

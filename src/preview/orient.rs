@@ -29,7 +29,12 @@ fn neg(v: [f64; 3]) -> [f64; 3] {
 /// `[top, right, bottom, left]` for an image whose columns advance along `right` (screen
 /// x) and rows along `down` (screen y).
 pub fn border_labels(right: [f64; 3], down: [f64; 3]) -> [Option<String>; 4] {
-    [label(neg(down)), label(right), label(down), label(neg(right))]
+    [
+        label(neg(down)),
+        label(right),
+        label(down),
+        label(neg(right)),
+    ]
 }
 
 /// Labels of a single DICOM image from Image Orientation (Patient): its first triplet is the
@@ -49,13 +54,37 @@ mod tests {
     fn axial_coronal_sagittal() {
         // Standard axial: patient's right on the screen's left, anterior at the top.
         let ax = dicom_labels(Some([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]));
-        assert_eq!(ax, [Some("A".into()), Some("L".into()), Some("P".into()), Some("R".into())]);
+        assert_eq!(
+            ax,
+            [
+                Some("A".into()),
+                Some("L".into()),
+                Some("P".into()),
+                Some("R".into())
+            ]
+        );
         // Coronal: superior at the top.
         let co = dicom_labels(Some([1.0, 0.0, 0.0, 0.0, 0.0, -1.0]));
-        assert_eq!(co, [Some("S".into()), Some("L".into()), Some("I".into()), Some("R".into())]);
+        assert_eq!(
+            co,
+            [
+                Some("S".into()),
+                Some("L".into()),
+                Some("I".into()),
+                Some("R".into())
+            ]
+        );
         // Sagittal: anterior on the left.
         let sa = dicom_labels(Some([0.0, 1.0, 0.0, 0.0, 0.0, -1.0]));
-        assert_eq!(sa, [Some("S".into()), Some("P".into()), Some("I".into()), Some("A".into())]);
+        assert_eq!(
+            sa,
+            [
+                Some("S".into()),
+                Some("P".into()),
+                Some("I".into()),
+                Some("A".into())
+            ]
+        );
     }
 
     #[test]

@@ -138,7 +138,10 @@ impl Grid {
         }
         let sign = |f: bool, d: [f64; 3]| if f { [-d[0], -d[1], -d[2]] } else { d };
         let labels = if self.oriented {
-            super::orient::border_labels(sign(c.flip_h, self.dir[c.h]), sign(c.flip_v, self.dir[c.v]))
+            super::orient::border_labels(
+                sign(c.flip_h, self.dir[c.h]),
+                sign(c.flip_v, self.dir[c.v]),
+            )
         } else {
             [None, None, None, None]
         };
@@ -189,7 +192,9 @@ fn vol_err(path: &Path, e: impl std::fmt::Display) -> PreviewError {
 impl NiftiVolume {
     pub fn open(path: &Path) -> Result<NiftiVolume, PreviewError> {
         let header = nifti::read_header(path).map_err(|e| match e {
-            nifti::VolumeError::Io { source, path: p, .. } => PreviewError::io(&p, source),
+            nifti::VolumeError::Io {
+                source, path: p, ..
+            } => PreviewError::io(&p, source),
             nifti::VolumeError::NotAVolume(_) => PreviewError::NotAnImage(path.to_path_buf()),
             other => vol_err(path, other),
         })?;
@@ -311,11 +316,17 @@ impl NiftiVolume {
                 .map_err(|e| PreviewError::io(&data_path, e))?;
         } else {
             let mut f = f;
-            let size = f.metadata().map_err(|e| PreviewError::io(&data_path, e))?.len();
+            let size = f
+                .metadata()
+                .map_err(|e| PreviewError::io(&data_path, e))?
+                .len();
             if start + vol_bytes as u64 > size {
                 return Err(PreviewError::Truncated {
                     path: data_path.clone(),
-                    what: format!("voxels need {} bytes, file has {size}", start + vol_bytes as u64),
+                    what: format!(
+                        "voxels need {} bytes, file has {size}",
+                        start + vol_bytes as u64
+                    ),
                 });
             }
             f.seek(SeekFrom::Start(start))
@@ -326,7 +337,11 @@ impl NiftiVolume {
         let be = h.byte_order == ByteOrder::Big;
         let data = convert_voxels(&buf, h.datatype, be);
         let (slope, inter) = (h.scl_slope, h.scl_inter);
-        let data = if slope != 0.0 && slope.is_finite() && inter.is_finite() && (slope, inter) != (1.0, 0.0) {
+        let data = if slope != 0.0
+            && slope.is_finite()
+            && inter.is_finite()
+            && (slope, inter) != (1.0, 0.0)
+        {
             data.into_iter()
                 .map(|v| (v as f64 * slope + inter) as f32)
                 .collect()
@@ -352,13 +367,21 @@ fn convert_voxels(b: &[u8], datatype: i16, be: bool) -> Vec<f32> {
                 .map(|c| {
                     let mut a = [0u8; $n];
                     a.copy_from_slice(c);
-                    let v = if be { <$t>::from_be_bytes(a) } else { <$t>::from_le_bytes(a) };
+                    let v = if be {
+                        <$t>::from_be_bytes(a)
+                    } else {
+                        <$t>::from_le_bytes(a)
+                    };
                     v as f32
                 })
                 .collect()
         };
     }
-    let finite = |v: Vec<f32>| v.into_iter().map(|x| if x.is_finite() { x } else { 0.0 }).collect();
+    let finite = |v: Vec<f32>| {
+        v.into_iter()
+            .map(|x| if x.is_finite() { x } else { 0.0 })
+            .collect()
+    };
     match datatype {
         2 => b.iter().map(|&x| x as f32).collect(),
         256 => b.iter().map(|&x| x as i8 as f32).collect(),
@@ -370,8 +393,14 @@ fn convert_voxels(b: &[u8], datatype: i16, be: bool) -> Vec<f32> {
         1280 => conv!(u64, 8),
         16 => finite(conv!(f32, 4)),
         64 => finite(conv!(f64, 8)),
-        128 => b.chunks_exact(3).map(|c| (c[0] as f32 + c[1] as f32 + c[2] as f32) / 3.0).collect(),
-        2304 => b.chunks_exact(4).map(|c| (c[0] as f32 + c[1] as f32 + c[2] as f32) / 3.0).collect(),
+        128 => b
+            .chunks_exact(3)
+            .map(|c| (c[0] as f32 + c[1] as f32 + c[2] as f32) / 3.0)
+            .collect(),
+        2304 => b
+            .chunks_exact(4)
+            .map(|c| (c[0] as f32 + c[1] as f32 + c[2] as f32) / 3.0)
+            .collect(),
         32 => {
             let f: Vec<f32> = conv!(f32, 4);
             finite(f.chunks_exact(2).map(|c| c[0].hypot(c[1])).collect())
@@ -514,12 +543,23 @@ mod tests {
             data: (0..24).map(|v| v as f32).collect(),
         };
         let c = grid.cut(Axis::Axial);
-        assert_eq!((c.normal, c.h, c.v, c.flip_h, c.flip_v, c.flip_n), (2, 0, 1, true, true, false));
+        assert_eq!(
+            (c.normal, c.h, c.v, c.flip_h, c.flip_v, c.flip_n),
+            (2, 0, 1, true, true, false)
+        );
         let s = grid.slice(Axis::Axial, 0).unwrap();
         assert_eq!((s.width, s.height), (2, 3));
         // Top-left of the screen is the voxel with the largest i and j (right, anterior).
         assert_eq!(s.data[0], 5.0);
-        assert_eq!(s.labels, [Some("A".into()), Some("L".into()), Some("P".into()), Some("R".into())]);
+        assert_eq!(
+            s.labels,
+            [
+                Some("A".into()),
+                Some("L".into()),
+                Some("P".into()),
+                Some("R".into())
+            ]
+        );
         assert_eq!(s.aspect, 2.0);
         let cor = grid.slice(Axis::Coronal, 1).unwrap();
         assert_eq!((cor.width, cor.height), (2, 4));

@@ -56,7 +56,10 @@ pub enum Window {
     VoiLut(usize),
     /// A named CT preset ([`PRESETS`]).
     Preset(String),
-    Manual { center: f64, width: f64 },
+    Manual {
+        center: f64,
+        width: f64,
+    },
     /// Minimum to maximum of the frame's values (what `dcm2pnm +Wm` shows).
     FullRange,
     /// 1st to 99th percentile of the frame's values.
@@ -160,7 +163,11 @@ impl Stats {
         const FINE: usize = 4096;
         let span = (max - min) as f64;
         let mut fine = vec![0u32; FINE];
-        let scale = if span > 0.0 { (FINE - 1) as f64 / span } else { 0.0 };
+        let scale = if span > 0.0 {
+            (FINE - 1) as f64 / span
+        } else {
+            0.0
+        };
         for &v in values {
             if v.is_finite() {
                 fine[((v - min) as f64 * scale) as usize] += 1;
