@@ -9,6 +9,7 @@ pub mod cli;
 pub mod filter;
 pub mod formats;
 pub mod phi;
+pub mod preview;
 pub mod scan;
 pub mod synth;
 pub mod tui;

@@ -6,6 +6,7 @@
 mod check;
 mod output;
 mod phi;
+mod preview;
 
 pub use check::{CheckFormat, FailOn};
 
@@ -93,6 +94,12 @@ pub enum Command {
     /// Bring findings up to date and list them: conformance, integrity, duplicates, protocol.
     /// Exit status 1 when a finding at or above --fail-on exists.
     Check(CheckArgs),
+    /// Write the picture the Preview pane shows as a PNG: a DICOM frame, a NIfTI/Analyze
+    /// slice, or a series' slice or reformat; with the header's window, a CT preset, an
+    /// automatic or a manual window.
+    Render(preview::RenderArgs),
+    /// Show one image in the terminal (sixel, kitty, iTerm2 or half blocks), fitted to it.
+    View(preview::ViewArgs),
     /// Acknowledge a finding (rule + file/series/study/folder) with a reason; survives rescans.
     Ack(AckArgs),
     /// The metadata of one file, read from the file: DICOM (every element, including the file
@@ -336,6 +343,8 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             a.tag.as_deref(),
             &a.reason,
         ),
+        Command::Render(a) => preview::render(&mut out, &a),
+        Command::View(a) => preview::view(&mut out, &a),
         Command::Show { file, format } => {
             output::show(&mut out, &file, format)?;
             Ok(0)
