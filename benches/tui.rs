@@ -146,6 +146,7 @@ fn main() {
         db: db.clone(),
         theme: Some("dark".into()),
         read_only: true,
+        graphics: None,
     })
     .expect("prepare");
     let mut term = Terminal::new(TestBackend::new(160, 48)).expect("terminal");

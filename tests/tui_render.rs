@@ -35,6 +35,7 @@ fn app(db: &Path) -> App {
         db: db.to_path_buf(),
         theme: Some("dark".into()),
         read_only: true,
+        graphics: None,
     })
     .unwrap();
     app.db_label = "catalogue.sqlite".into();
@@ -329,6 +330,7 @@ fn findings_pane_lists_rules_jumps_to_the_element_and_acknowledges() {
         db: db.clone(),
         theme: Some("dark".into()),
         read_only: false,
+        graphics: None,
     })
     .unwrap();
     a.db_label = "catalogue.sqlite".into();
@@ -407,6 +409,7 @@ fn phi_app(read_only: bool) -> (tempfile::TempDir, PathBuf, dicura::synth::Plant
         db: db.clone(),
         theme: Some("dark".into()),
         read_only,
+        graphics: None,
     })
     .unwrap();
     a.db_label = "catalogue.sqlite".into();

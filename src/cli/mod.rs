@@ -6,7 +6,7 @@
 mod check;
 mod output;
 mod phi;
-mod preview;
+pub mod preview;
 
 pub use check::{CheckFormat, FailOn};
 
@@ -38,6 +38,10 @@ pub struct Cli {
     /// Browse a catalogue without writing to it (no scanning)
     #[arg(long)]
     pub read_only: bool,
+    /// Terminal graphics for previews: sixel, kitty, iterm, halfblocks, none [default: the
+    /// config file's `graphics`, else detected by asking the terminal]
+    #[arg(long, value_name = "PROTOCOL")]
+    pub graphics: Option<String>,
 }
 
 #[derive(Debug, clap::Args, Clone)]
@@ -279,6 +283,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             db: db.path(),
             theme: cli.theme,
             read_only: cli.read_only,
+            graphics: cli.graphics,
         })?;
         return Ok(0);
     };

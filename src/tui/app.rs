@@ -119,6 +119,11 @@ pub struct App {
     pub page_rows: usize,
     /// First line of the help overlay on screen.
     pub help_scroll: usize,
+    pub preview: super::preview_pane::PreviewView,
+    /// The `--graphics`/config choice for previews.
+    pub graphics: Option<String>,
+    /// Clear the terminal before the next draw (a picture left the screen).
+    pub clear_screen: bool,
 }
 
 /// How far a list-movement key moves the cursor in a list of `n` rows with `page` rows on
@@ -178,6 +183,13 @@ impl App {
             osc52: None,
             page_rows: 20,
             help_scroll: 0,
+            // Half-blocks until the terminal has been asked (`tui::run`); tests keep these.
+            preview: super::preview_pane::PreviewView::start(
+                ratatui_image::picker::Picker::halfblocks(),
+                None,
+            ),
+            graphics: None,
+            clear_screen: false,
         };
         app.meta.set(Content::Empty);
         app.hint();
@@ -504,8 +516,126 @@ impl App {
         Some((path, node))
     }
 
+    /// Applies finished previews; returns whether the screen changes.
+    pub fn poll_preview(&mut self) -> bool {
+        let mut changed = false;
+        while let Ok(a) = self.preview.rx.try_recv() {
+            changed |= self.preview.answer(a);
+        }
+        changed
+    }
+
+    /// Points the preview at the node under the cursor: an instance or volume file, or a
+    /// whole series (as a volume).
+    fn preview_selected(&mut self) {
+        use super::preview_pane::SourceKey;
+        use super::tree::Kind;
+        if !self.preview.visible {
+            return;
+        }
+        let Some((kind, id)) = self.selected().map(|(_, n)| (n.kind, n.row.id)) else {
+            return;
+        };
+        match kind {
+            Kind::Instance | Kind::Volume => self.preview_file(id),
+            Kind::Series => match self.cat.series_paths(id) {
+                Ok(paths) if !paths.is_empty() => self.preview.select(
+                    SourceKey::Series(id),
+                    crate::preview::Source::Series {
+                        paths: paths.into_iter().map(PathBuf::from).collect(),
+                    },
+                ),
+                Ok(_) => self.preview.clear("this series has no files"),
+                Err(e) => self.preview.clear(&e.to_string()),
+            },
+            _ => self
+                .preview
+                .clear("select an instance, a series or a volume to see it"),
+        }
+    }
+
+    /// Points the preview at one catalogued file.
+    pub fn preview_file(&mut self, id: i64) {
+        use super::preview_pane::SourceKey;
+        match self.cat.file_info(id) {
+            Ok(Some((path, kind, ..)))
+                if matches!(kind.as_str(), "dicom" | "nifti" | "analyze") =>
+            {
+                let path = PathBuf::from(path);
+                let source = if kind == "dicom" {
+                    crate::preview::Source::Dicom { path }
+                } else {
+                    crate::preview::Source::Volume { path }
+                };
+                self.preview.select(SourceKey::File(id), source);
+            }
+            Ok(Some((_, kind, ..))) => self.preview.clear(&format!("no image in a {kind} file")),
+            Ok(None) => self.preview.clear("not in the catalogue"),
+            Err(e) => self.preview.clear(&e.to_string()),
+        }
+    }
+
+    fn toggle_preview(&mut self) {
+        self.preview.visible = !self.preview.visible;
+        self.clear_screen = true;
+        if self.preview.visible {
+            match self.screen {
+                Screen::Folders => {
+                    if let Some((_, false, _, id)) = self.folders.entries.get(self.folders.cursor) {
+                        let id = *id;
+                        self.preview_file(id);
+                    }
+                }
+                _ => self.preview_selected(),
+            }
+            self.message(
+                "preview: Tab focuses it · j/k slice · w/W windows/presets · a auto · i invert · o axis · ? keys",
+            );
+        } else {
+            self.hint();
+        }
+    }
+
+    /// Keys of the focused preview pane.
+    fn preview_key(&mut self, ev: &KeyEvent) {
+        let page = 10;
+        let p = &mut self.preview;
+        match ev.code {
+            KeyCode::Down | KeyCode::Char('j') => p.step(Some(1)),
+            KeyCode::Up | KeyCode::Char('k') => p.step(Some(-1)),
+            KeyCode::PageDown => p.step(Some(page)),
+            KeyCode::PageUp => p.step(Some(-page)),
+            KeyCode::Char('g') | KeyCode::Home => p.step(Some(-(isize::MAX / 2))),
+            KeyCode::Char('G') | KeyCode::End => p.step(Some(isize::MAX / 2)),
+            KeyCode::Char('m') => p.step(None),
+            KeyCode::Char('w') => p.next_header_window(),
+            KeyCode::Char('W') => p.next_preset(),
+            KeyCode::Char('a') => p.set_window(crate::preview::Window::Auto),
+            KeyCode::Char('f') => p.set_window(crate::preview::Window::FullRange),
+            KeyCode::Char('d') => p.set_window(crate::preview::Window::Default),
+            KeyCode::Char('i') => p.toggle_invert(),
+            KeyCode::Char('z') => {
+                p.toggle_native();
+                self.clear_screen = true;
+            }
+            KeyCode::Char('o') => {
+                if let Err(e) = p.next_axis() {
+                    self.error(e);
+                }
+            }
+            KeyCode::Char('t') => p.step_time(1),
+            KeyCode::Char('T') => p.step_time(-1),
+            KeyCode::Char('H') => p.adjust(0.0, -0.15),
+            KeyCode::Char('L') => p.adjust(0.0, 0.15),
+            KeyCode::Char('J') => p.adjust(-0.05, 0.0),
+            KeyCode::Char('K') => p.adjust(0.05, 0.0),
+            _ => {}
+        }
+    }
+
     /// Asks for the metadata of the file under the cursor, if it changed.
     fn select_changed(&mut self) {
+        self.preview_selected();
         let sel = self
             .selected()
             .filter(|(_, n)| n.kind.is_file())
@@ -748,6 +878,9 @@ impl App {
             self.folders.cursor = c;
             if let Some((_, false, _, id)) = self.folders.entries.get(c) {
                 let id = *id;
+                if self.preview.visible {
+                    self.preview_file(id);
+                }
                 if self.meta.file != Some(id) {
                     self.meta.file = Some(id);
                     self.meta.set(Content::Loading(String::new()));
@@ -1189,6 +1322,13 @@ impl App {
             self.message("reloaded");
             return;
         }
+        if k.is(&ev, "preview")
+            && matches!(self.screen, Screen::Browser | Screen::Folders)
+            && !(self.focus == Focus::Meta && self.preview.visible)
+        {
+            self.toggle_preview();
+            return;
+        }
         if k.is(&ev, "switch_pane") || ev.code == KeyCode::BackTab {
             if !matches!(self.screen, Screen::Overview | Screen::Phi) {
                 self.focus = match self.focus {
@@ -1211,6 +1351,14 @@ impl App {
                 }
             }
             (Screen::Phi, _) => self.phi_key(&ev),
+            (Screen::Browser | Screen::Folders, Focus::Meta) if self.preview.visible => {
+                if k.is(&ev, "preview") {
+                    self.toggle_preview();
+                    self.focus = Focus::Tree;
+                } else {
+                    self.preview_key(&ev)
+                }
+            }
             (_, Focus::Meta) => self.meta_key(&ev),
             (Screen::Findings, Focus::Tree) => self.findings_key(&ev),
             (Screen::Browser, Focus::Tree) => self.tree_key(&ev),

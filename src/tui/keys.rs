@@ -60,6 +60,11 @@ pub const ACTIONS: &[(&str, &str, &str)] = &[
         "PHI plan: shift the date by the patient's offset",
     ),
     ("plan_clear", "U", "PHI plan: back to the profile's action"),
+    (
+        "preview",
+        "p",
+        "show the image preview in the right pane (Tab focuses it; ? lists its keys)",
+    ),
     ("switch_pane", "Tab", "switch between tree and metadata"),
     ("sort", "s", "cycle the sort order of the current level"),
     ("mark", "m", "mark this item for compare"),
@@ -160,6 +165,8 @@ impl Keys {
 #[derive(Debug, Default, Deserialize)]
 pub struct Config {
     pub theme: Option<String>,
+    /// Terminal graphics for previews (sixel, kitty, iterm, halfblocks, none, auto).
+    pub graphics: Option<String>,
     #[serde(default)]
     pub keys: HashMap<String, String>,
 }

@@ -9,6 +9,7 @@ pub mod jobs;
 pub mod keys;
 pub mod meta;
 pub mod phi_pane;
+pub mod preview_pane;
 pub mod theme;
 pub mod tree;
 pub mod view;
@@ -31,6 +32,9 @@ pub struct TuiOptions {
     pub db: PathBuf,
     pub theme: Option<String>,
     pub read_only: bool,
+    /// Terminal graphics for previews: sixel, kitty, iterm, halfblocks, none; `None` (or
+    /// `auto`): the config file's choice, else detected.
+    pub graphics: Option<String>,
 }
 
 /// Resolves the catalogue and what to scan, loads theme and keys, and builds the app
@@ -64,6 +68,11 @@ pub fn prepare(opts: &TuiOptions) -> anyhow::Result<(app::App, Option<PathBuf>)>
         .unwrap_or_else(|| "dark".into());
     let theme = theme::Theme::load(&theme_name, depth).map_err(anyhow::Error::msg)?;
     let mut app = app::App::new(db, theme, keys, opts.read_only)?;
+    app.graphics = opts.graphics.clone().or(config.graphics.clone());
+    if let Some(g) = &app.graphics {
+        // Checked now, so a typo is an error before the screen is taken over.
+        preview_pane::picker_choice(g).map_err(anyhow::Error::msg)?;
+    }
     if let Some(e) = key_errors.first() {
         app.error(format!("config: {e}"));
     }
@@ -79,6 +88,12 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
+    }
+    // The terminal's graphics protocol and font size (queries with a timeout), for previews;
+    // asked before the terminal is taken over, so the answers are not read as keys.
+    match preview_pane::picker(app.graphics.as_deref()) {
+        Ok(p) => app.preview = preview_pane::PreviewView::start(p, app.graphics.as_deref()),
+        Err(e) => app.error(e),
     }
     let mut terminal = ratatui::init();
     // When the terminal goes away (an SSH drop), crossterm can spin inside its read of a closed
@@ -131,6 +146,14 @@ fn event_loop(
         }
         while let Ok(done) = app.jobs.rx.try_recv() {
             app.done(done);
+            dirty = true;
+        }
+        if app.poll_preview() {
+            dirty = true;
+        }
+        if std::mem::take(&mut app.clear_screen) {
+            // A picture left the screen (pane hidden, layout changed): no stale pixels.
+            terminal.clear()?;
             dirty = true;
         }
         if app.tick() {

@@ -67,6 +67,8 @@ pub struct Shown {
 
 /// The pane's state in the app.
 pub struct PreviewView {
+    /// Pictures are drawn (`--graphics none`: captions only).
+    pub pictures: bool,
     /// The right pane shows the preview instead of the metadata.
     pub visible: bool,
     pub key: Option<SourceKey>,
@@ -87,13 +89,16 @@ pub struct PreviewView {
 }
 
 impl PreviewView {
-    /// Starts the worker with a picker (the terminal's graphics protocol and font size).
-    pub fn start(picker: Picker) -> PreviewView {
+    /// Starts the worker with a picker (the terminal's graphics protocol and font size);
+    /// `graphics = "none"` shows captions without pictures.
+    pub fn start(picker: Picker, graphics: Option<&str>) -> PreviewView {
+        let pictures = !graphics.is_some_and(|g| g.eq_ignore_ascii_case("none"));
         let (tx, job_rx) = unbounded::<Request>();
         let (done_tx, rx) = unbounded::<Answer>();
         let protocol = picker.protocol_type();
         std::thread::spawn(move || worker(picker, job_rx, done_tx));
         PreviewView {
+            pictures,
             visible: false,
             key: None,
             source: None,
@@ -389,13 +394,15 @@ fn render(picker: &Picker, opens: &mut Opens, req: &Request) -> Result<Shown, St
         preview::Picture::Gray(g) => image::DynamicImage::ImageLuma8(g),
         preview::Picture::Rgb(c) => image::DynamicImage::ImageRgb8(c),
     };
+    // Fit: small images are enlarged to fill the pane (the library never enlarges; large ones
+    // arrive already reduced to the pane's pixels, so this only scales up).
     let resize = if req.native {
         Resize::Crop(None)
     } else {
-        Resize::Fit(None)
+        Resize::Scale(None)
     };
     let protocol = picker
-        .new_protocol(image, Size::new(req.cells.0, req.cells.1).into(), resize)
+        .new_protocol(image, Size::new(req.cells.0, req.cells.1), resize)
         .map_err(|e| format!("terminal graphics: {e}"))?;
     Ok(Shown {
         protocol,
@@ -415,27 +422,77 @@ fn render(picker: &Picker, opens: &mut Opens, req: &Request) -> Result<Shown, St
     })
 }
 
-/// The picker for this terminal: `--graphics`/config override, else detected (a terminal
-/// query with a timeout, then the environment), else half-blocks.
-pub fn picker(choice: Option<&str>) -> Result<Picker, String> {
-    let forced = match choice.map(str::to_ascii_lowercase).as_deref() {
-        None | Some("auto") => None,
-        Some("sixel") => Some(ProtocolType::Sixel),
-        Some("kitty") => Some(ProtocolType::Kitty),
-        Some("iterm") | Some("iterm2") => Some(ProtocolType::Iterm2),
-        Some("halfblocks") | Some("none") => Some(ProtocolType::Halfblocks),
-        Some(other) => {
+/// The protocol a `--graphics`/config value asks for: `None` to detect; `Some(None)` for
+/// no pictures at all.
+pub fn picker_choice(choice: &str) -> Result<Option<Option<ProtocolType>>, String> {
+    Ok(match choice.to_ascii_lowercase().as_str() {
+        "auto" => None,
+        "sixel" => Some(Some(ProtocolType::Sixel)),
+        "kitty" => Some(Some(ProtocolType::Kitty)),
+        "iterm" | "iterm2" => Some(Some(ProtocolType::Iterm2)),
+        "halfblocks" => Some(Some(ProtocolType::Halfblocks)),
+        "none" => Some(None),
+        other => {
             return Err(format!(
                 "graphics {other:?}: use sixel, kitty, iterm, halfblocks, none or auto"
             ))
         }
+    })
+}
+
+/// The picker for this terminal: `--graphics`/config override, else detected (a terminal
+/// query with a timeout, then the environment), else half-blocks. Call it before the
+/// terminal is taken over (it reads the terminal's answers from stdin).
+pub fn picker(choice: Option<&str>) -> Result<Picker, String> {
+    let forced = match choice {
+        Some(c) => picker_choice(c)?,
+        None => None,
     };
-    if forced == Some(ProtocolType::Halfblocks) {
+    if matches!(forced, Some(None) | Some(Some(ProtocolType::Halfblocks))) {
         return Ok(Picker::halfblocks());
     }
-    let mut p = Picker::from_query_stdio().unwrap_or_else(|_| Picker::halfblocks());
-    if let Some(f) = forced {
-        p.set_protocol_type(f);
+    let queried = Picker::from_query_stdio().ok();
+    let font_known = queried
+        .as_ref()
+        .is_some_and(|p| p.protocol_type() != ProtocolType::Halfblocks);
+    // ratatui-image gives up on graphics when the terminal does not report its font size
+    // (xterm without window operations): then the sixel attribute of the device attributes
+    // answer decides, and the font size comes from the tty's pixel size.
+    let wanted = match forced {
+        Some(Some(p)) => Some(p),
+        _ if font_known => None,
+        _ => match crate::cli::preview::detect_graphics() {
+            crate::cli::preview::Graphics::Sixel => Some(ProtocolType::Sixel),
+            crate::cli::preview::Graphics::Kitty => Some(ProtocolType::Kitty),
+            crate::cli::preview::Graphics::Iterm => Some(ProtocolType::Iterm2),
+            _ => None,
+        },
+    };
+    let mut picker = match (queried, font_known) {
+        (Some(p), true) => p,
+        _ => match font_from_tty() {
+            // Deprecated in favour of the query above, which is what failed here.
+            #[allow(deprecated)]
+            Some(f) => Picker::from_fontsize(f),
+            // Without a font size a picture cannot be fitted to cells: half-blocks.
+            None => return Ok(Picker::halfblocks()),
+        },
+    };
+    if let Some(p) = wanted {
+        picker.set_protocol_type(p);
     }
-    Ok(p)
+    Ok(picker)
+}
+
+/// The character cell's size in pixels from the tty (TIOCGWINSZ), when the terminal fills
+/// in its pixel size.
+fn font_from_tty() -> Option<ratatui_image::FontSize> {
+    let w = crossterm::terminal::window_size().ok()?;
+    if w.columns == 0 || w.rows == 0 || w.width == 0 || w.height == 0 {
+        return None;
+    }
+    Some(ratatui_image::FontSize::new(
+        w.width / w.columns,
+        w.height / w.rows,
+    ))
 }

@@ -44,7 +44,11 @@ pub fn draw(app: &mut App, f: &mut Frame) {
                 Screen::Folders => draw_folders(app, f, left),
                 _ => draw_findings(app, f, left),
             }
-            draw_meta(app, f, right);
+            if app.preview.visible && app.screen != Screen::Findings {
+                draw_preview(app, f, right);
+            } else {
+                draw_meta(app, f, right);
+            }
         }
     }
     draw_status(app, f, status);
@@ -697,6 +701,157 @@ fn draw_phi_detail(app: &mut App, f: &mut Frame, area: Rect) {
         Paragraph::new(lines).block(b).wrap(Wrap { trim: false }),
         area,
     );
+}
+
+/// The image preview: the picture with orientation labels on its four sides, then what it
+/// shows (index, window, units, axis) and a histogram of its values.
+pub fn draw_preview(app: &mut App, f: &mut Frame, area: Rect) {
+    let focused = app.focus == Focus::Meta;
+    let t = app.theme.clone();
+    let proto = match app.preview.protocol {
+        ratatui_image::picker::ProtocolType::Sixel => "sixel",
+        ratatui_image::picker::ProtocolType::Kitty => "kitty",
+        ratatui_image::picker::ProtocolType::Iterm2 => "iTerm2",
+        ratatui_image::picker::ProtocolType::Halfblocks => "half-blocks",
+    };
+    let name = match &app.preview.source {
+        Some(crate::preview::Source::Dicom { path })
+        | Some(crate::preview::Source::Volume { path }) => path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        Some(crate::preview::Source::Series { paths }) => format!("series of {}", paths.len()),
+        None => String::new(),
+    };
+    let b = block(app, format!(" Preview {name} [{proto}] "), focused);
+    let inner = b.inner(area);
+    f.render_widget(b, area);
+    let [top, middle, bottom, caption, hist] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Length(2),
+    ])
+    .areas(inner);
+    let [left, image, right] = Layout::horizontal([
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(1),
+    ])
+    .areas(middle);
+    app.preview.resized((image.width, image.height));
+    let pv = &app.preview;
+    if let Some(e) = &pv.error {
+        f.render_widget(
+            Paragraph::new(e.clone())
+                .style(if pv.key.is_some() { t.error } else { t.dim })
+                .wrap(Wrap { trim: true }),
+            image,
+        );
+        return;
+    }
+    let Some((_, view, shown)) = &pv.shown else {
+        let msg = if pv.pending { "decoding …" } else { "" };
+        f.render_widget(Paragraph::new(msg).style(t.dim), image);
+        return;
+    };
+    if pv.pictures {
+        f.render_widget(ratatui_image::Image::new(&shown.protocol), image);
+    } else {
+        f.render_widget(
+            Paragraph::new("pictures off (--graphics none)").style(t.dim),
+            image,
+        );
+    }
+    let c = &shown.caption;
+    let label = |i: usize| c.labels[i].clone().unwrap_or_default();
+    let centered_label = |s: String| {
+        Paragraph::new(s)
+            .style(t.accent)
+            .alignment(ratatui::layout::Alignment::Center)
+    };
+    f.render_widget(
+        centered_label(label(0)),
+        Rect {
+            x: image.x,
+            width: image.width,
+            ..top
+        },
+    );
+    f.render_widget(
+        centered_label(label(2)),
+        Rect {
+            x: image.x,
+            width: image.width,
+            ..bottom
+        },
+    );
+    let mid = |r: Rect| Rect {
+        y: r.y + r.height / 2,
+        height: 1.min(r.height),
+        ..r
+    };
+    f.render_widget(Paragraph::new(label(3)).style(t.accent), mid(left));
+    f.render_widget(Paragraph::new(label(1)).style(t.accent), mid(right));
+    let what = match (view.axis, &shown.info.kind) {
+        (Some(a), _) => format!("{a:?} slice").to_lowercase(),
+        (None, crate::preview::Kind::Dicom) => "frame".into(),
+        (None, crate::preview::Kind::Series) => "instance".into(),
+        (None, crate::preview::Kind::Volume) => "axial slice".into(),
+    };
+    let mut text = format!("{what} {}/{}", c.index + 1, c.count);
+    if shown.info.time_points > 1 {
+        text.push_str(&format!(
+            " · t {}/{}",
+            view.time + 1,
+            shown.info.time_points
+        ));
+    }
+    match c.window {
+        Some((wc, ww)) => text.push_str(&format!(
+            " · C {wc:.0} W {ww:.0}{} ({})",
+            c.units
+                .as_deref()
+                .map(|u| format!(" {u}"))
+                .unwrap_or_default(),
+            c.window_label
+        )),
+        None => text.push_str(" · colour"),
+    }
+    if view.invert {
+        text.push_str(" · inverted");
+    }
+    text.push_str(&format!(
+        " · {}×{}{}",
+        c.source_size.0,
+        c.source_size.1,
+        if pv.native { " 1:1" } else { "" }
+    ));
+    if let Some(ms) = pv.last_millis {
+        text.push_str(&format!(" · {ms:.0} ms"));
+    }
+    f.render_widget(
+        Paragraph::new(fit(&text, caption.width as usize)).style(t.info),
+        caption,
+    );
+    // The histogram, rebinned to the width.
+    let w = hist.width as usize;
+    if w > 0 {
+        let bins: Vec<u64> = (0..w)
+            .map(|i| {
+                let a = i * 64 / w;
+                let b = ((i + 1) * 64 / w).max(a + 1).min(64);
+                c.histogram[a..b].iter().map(|&v| u64::from(v)).sum()
+            })
+            .collect();
+        f.render_widget(
+            ratatui::widgets::Sparkline::default()
+                .data(&bins)
+                .style(t.dim),
+            hist,
+        );
+    }
 }
 
 fn draw_meta(app: &mut App, f: &mut Frame, area: Rect) {
