@@ -50,7 +50,8 @@ fn settle(app: &mut App) {
         while let Ok(done) = app.jobs.rx.try_recv() {
             app.done(done);
         }
-        if !app.jobs.busy() && app.jobs.rx.is_empty() {
+        app.poll_preview();
+        if !app.jobs.busy() && app.jobs.rx.is_empty() && !app.preview.pending {
             return;
         }
         std::thread::sleep(Duration::from_millis(2));
@@ -590,4 +591,94 @@ fn phi_pane_read_only_never_reveals_unaudited() {
     assert_eq!(reveals(&db), 0);
     key(&mut a, KeyCode::Char('D'));
     assert!(a.status.contains("read-only"), "{}", a.status);
+}
+
+/// Draws, lets the preview worker answer the pane size it was asked for, draws again.
+fn render_settled(app: &mut App, w: u16, h: u16) -> String {
+    let _ = render(app, w, h);
+    settle(app);
+    render(app, w, h)
+}
+
+/// The preview pane on the corpus's CT (half-blocks on the TestBackend): picture, caption
+/// with the window in HU, orientation labels; window keys; a file without pixels explains
+/// itself; the metadata comes back when the pane closes.
+#[test]
+fn preview_pane_shows_slices_windows_and_errors() {
+    let Some(corpus) = common_corpus() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("catalogue.sqlite");
+    let cat = dicura::catalogue::Catalogue::open(&db).unwrap();
+    let opts = dicura::scan::ScanOptions {
+        roots: vec![corpus.join("dicom")],
+        jobs: 2,
+        follow_links: false,
+        progress: false,
+        limits: Default::default(),
+        counters: None,
+    };
+    dicura::scan::scan(cat, &opts).unwrap();
+    let mut a = app(&db);
+    key(&mut a, KeyCode::Char('2'));
+    a.set_filter("path:*CT_small.dcm");
+    settle(&mut a);
+    keys(&mut a, "jljljlj");
+    let (_, node) = a.selected().expect("a selection");
+    assert_eq!(node.kind, dicura::tui::tree::Kind::Instance);
+    key(&mut a, KeyCode::Char('p'));
+    assert!(a.preview.visible);
+    let text = render_settled(&mut a, 160, 48);
+    assert!(text.contains("Preview CT_small.dcm"), "{text}");
+    assert!(text.contains("frame 1/1"), "{text}");
+    // CT_small has no window in its header: the full range of its values, in HU.
+    assert!(text.contains(" HU (full range)"), "{text}");
+    // Half-blocks draw the picture with ▀/▄ cells.
+    assert!(
+        text.matches('▀').count() + text.matches('▄').count() > 200,
+        "{text}"
+    );
+    // Orientation labels of an axial slice.
+    for l in [" A ", " P "] {
+        assert!(text.contains(l) || text.contains(l.trim()), "{l}: {text}");
+    }
+    // Focus the pane: a CT preset, then invert.
+    key(&mut a, KeyCode::Tab);
+    key(&mut a, KeyCode::Char('W'));
+    let text = render_settled(&mut a, 160, 48);
+    assert!(text.contains("C 40 W 80 HU (preset brain)"), "{text}");
+    key(&mut a, KeyCode::Char('i'));
+    let text = render_settled(&mut a, 160, 48);
+    assert!(text.contains("inverted"), "{text}");
+    // p closes the preview from its own focus; the metadata pane is back.
+    key(&mut a, KeyCode::Char('p'));
+    assert!(!a.preview.visible);
+    let text = render_settled(&mut a, 160, 48);
+    assert!(text.contains("(0008,0060) CS"), "{text}");
+
+    // A structured report has no pixel data: a clear message, no picture.
+    a.set_filter("path:*test-SR.dcm");
+    settle(&mut a);
+    key(&mut a, KeyCode::Char('p'));
+    keys(&mut a, "jljljlj");
+    let text = render_settled(&mut a, 160, 48);
+    assert!(a.preview.error.is_some(), "{text}");
+    assert!(text.to_lowercase().contains("pixel"), "{text}");
+    assert_eq!(text.matches('▀').count(), 0, "{text}");
+    for (w, h) in [(20, 5), (40, 10), (80, 24), (1, 1)] {
+        let _ = render(&mut a, w, h);
+    }
+}
+
+fn common_corpus() -> Option<PathBuf> {
+    let p = std::env::var_os("DICURA_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
+    if p.is_dir() {
+        Some(p)
+    } else {
+        assert!(std::env::var("CI").is_err(), "the corpus is required in CI");
+        None
+    }
 }

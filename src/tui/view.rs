@@ -1225,6 +1225,12 @@ pub fn help_lines(app: &App) -> Vec<String> {
         "  varying · expand".into(),
         "  collapse · refresh · scan DIR".into(),
         "Masked values (patient names, IDs, ...) show with r on one row at a time.".into(),
+        String::new(),
+        "Preview (p, then Tab to focus it): j/k or ↓/↑ next/previous frame or slice".into(),
+        "  PgDn/PgUp ±10 · g/G first/last · m middle · o axis (stored/axial/coronal/sagittal)".into(),
+        "  w header windows (and VOI LUTs) · W CT presets · a auto (1st–99th percentile)".into(),
+        "  f full range · d default · H/L narrower/wider · J/K lower/raise the centre".into(),
+        "  i invert · z fit / 1:1 · t/T next/previous time point · p closes".into(),
     ]);
     v
 }
