@@ -1074,8 +1074,12 @@ impl Catalogue {
     /// The catalogued files of an item (one for instances and volumes), in path order.
     pub fn item_files(&self, item: &ItemRef) -> Result<Vec<String>> {
         let sql = match item.level {
-            Level::Instance | Level::Volume => {
-                "SELECT path FROM files WHERE path = ?1 AND removed_at IS NULL"
+            Level::Instance => "SELECT path FROM files WHERE path = ?1 AND removed_at IS NULL",
+            // An Analyze header and its .img (a NIfTI pair's .img too).
+            Level::Volume => {
+                "SELECT f.path FROM files f WHERE f.path = ?1 AND f.removed_at IS NULL
+                 UNION SELECT v.data_path FROM files f JOIN volumes v ON v.file_id = f.id
+                 WHERE f.path = ?1 AND f.removed_at IS NULL AND v.data_path <> f.path"
             }
             Level::Series => {
                 "SELECT f.path FROM instances i JOIN files f ON f.id = i.file_id
