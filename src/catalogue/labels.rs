@@ -164,6 +164,17 @@ pub enum LabelledBy<'a> {
     Anyone,
 }
 
+/// A file's path, series UID, study UID, patient ID, and whether it is a volume.
+type FileItems = (String, Option<String>, Option<String>, Option<String>, bool);
+/// Path, SOP Instance UID, Series UID, Study UID, Patient ID.
+type Identity = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
 fn label_err(msg: impl Into<String>) -> CatalogueError {
     CatalogueError::Label(msg.into())
 }
@@ -295,7 +306,10 @@ fn common_dir(a: &str, b: &str) -> String {
         }
     }
     if a == b {
-        return a.rsplit_once('/').map(|p| p.0.to_string()).unwrap_or_default();
+        return a
+            .rsplit_once('/')
+            .map(|p| p.0.to_string())
+            .unwrap_or_default();
     }
     a[..end].to_string()
 }
@@ -435,7 +449,13 @@ fn bind_values(scope: &Scope, q: &ItemSql, extra: &[Value]) -> Vec<Box<dyn rusql
 
 /// Condition "the item (key expression) has a category in `set` (by `by`)", numbered from
 /// `after + 1`; pushes its parameters.
-fn labelled_cond(key: &str, set: &str, by: LabelledBy<'_>, after: usize, extra: &mut Vec<Value>) -> String {
+fn labelled_cond(
+    key: &str,
+    set: &str,
+    by: LabelledBy<'_>,
+    after: usize,
+    extra: &mut Vec<Value>,
+) -> String {
     extra.push(Value::Text(set.to_string()));
     let mut sql = format!(
         "EXISTS (SELECT 1 FROM labels l WHERE l.item = {key} AND l.set_name = ?{} AND l.category IS NOT NULL",
@@ -485,7 +505,9 @@ impl Catalogue {
                 Ok(Err(m)) => return Err(label_err(m)),
                 Err(CatalogueError::Sqlite { source, .. }) if is_busy(&source) && attempt < 100 => {
                     attempt += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(5 + 5 * attempt as u64 % 50));
+                    std::thread::sleep(std::time::Duration::from_millis(
+                        5 + 5 * attempt as u64 % 50,
+                    ));
                 }
                 Err(e) => return Err(e),
             }
@@ -561,8 +583,10 @@ impl Catalogue {
     /// The stored scheme, if one was loaded.
     pub fn label_scheme(&self) -> Result<Option<Scheme>> {
         let text: Option<String> = self.sql(|c| {
-            c.query_row("SELECT toml FROM label_scheme WHERE id = 1", [], |r| r.get(0))
-                .optional()
+            c.query_row("SELECT toml FROM label_scheme WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .optional()
         })?;
         match text {
             None => Ok(None),
@@ -672,7 +696,7 @@ impl Catalogue {
     pub fn resolve_item(&self, level: Level, text: &str) -> Result<Option<ItemRef>> {
         let item = |key: String| ItemRef { level, key };
         self.sql(|c| {
-            let by_path: Option<(String, Option<String>, Option<String>, Option<String>, bool)> = c
+            let by_path: Option<FileItems> = c
                 .prepare_cached(
                     "SELECT f.path, i.series_uid, i.study_uid, p.patient_id,
                             EXISTS (SELECT 1 FROM volumes v WHERE v.file_id = f.id)
@@ -736,9 +760,8 @@ impl Catalogue {
         }
         // Items only the labels know (a file removed since, a UID no longer catalogued).
         let known: Vec<(String, String)> = self.sql(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT DISTINCT level, item FROM label_history WHERE item = ?1",
-            )?;
+            let mut stmt =
+                c.prepare_cached("SELECT DISTINCT level, item FROM label_history WHERE item = ?1")?;
             let rows = stmt.query_map([text], |r| Ok((r.get(0)?, r.get(1)?)))?;
             rows.collect()
         })?;
@@ -875,15 +898,14 @@ impl Catalogue {
                 q.from_where, q.key
             )
         } else {
-            format!(
-                "SELECT count(*), coalesce(sum({cond}), 0) {}",
-                q.from_where
-            )
+            format!("SELECT count(*), coalesce(sum({cond}), 0) {}", q.from_where)
         };
         let args = bind_values(scope, &q, &extra);
         let (total, labelled): (i64, i64) = self.label_sql(|c| {
             c.prepare_cached(&sql)?
-                .query_row(params_from_iter(args.iter()), |r| Ok((r.get(0)?, r.get(1)?)))
+                .query_row(params_from_iter(args.iter()), |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
         })?;
         Ok(Progress {
             labelled: labelled as usize,
@@ -927,7 +949,11 @@ impl Catalogue {
 
     /// Items of `set` whose annotators chose different categories (the adjudication list),
     /// in key order; `unresolved_only` leaves out those with a final label.
-    pub fn label_disagreements(&self, set: &str, unresolved_only: bool) -> Result<Vec<Disagreement>> {
+    pub fn label_disagreements(
+        &self,
+        set: &str,
+        unresolved_only: bool,
+    ) -> Result<Vec<Disagreement>> {
         self.sql(|c| {
             let mut stmt = c.prepare(
                 "SELECT l.item, l.level, l.annotator, l.category, l.final FROM labels l
@@ -1020,11 +1046,7 @@ impl Catalogue {
     }
 
     /// Path (file, or folder of the item's files) and the UIDs of an item's level.
-    #[allow(clippy::type_complexity)]
-    fn item_identity(
-        &self,
-        item: &ItemRef,
-    ) -> Result<(String, Option<String>, Option<String>, Option<String>, Option<String>)> {
+    fn item_identity(&self, item: &ItemRef) -> Result<Identity> {
         let key = item.key.as_str();
         self.sql(|c| match item.level {
             Level::Instance => Ok(c

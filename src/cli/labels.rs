@@ -3,9 +3,7 @@
 
 use super::phi::who;
 use super::{output, QueryFormat};
-use crate::catalogue::labels::{
-    ExportRow, ItemRef, LabelAction, LabelState, LabelWrite,
-};
+use crate::catalogue::labels::{ExportRow, ItemRef, LabelAction, LabelState, LabelWrite};
 use crate::catalogue::Catalogue;
 use crate::labels::agreement::{agreement, SetAgreement};
 use crate::labels::scheme::{Level, Scheme};
@@ -28,9 +26,7 @@ pub enum ExportFormat {
 #[derive(Debug, Subcommand)]
 pub enum LabelsCommand {
     /// Validate a label scheme (TOML) and store it in the catalogue.
-    Load {
-        file: PathBuf,
-    },
+    Load { file: PathBuf },
     /// Print the stored scheme as TOML.
     Scheme,
     /// Label one item (scriptable labelling).
@@ -371,8 +367,16 @@ pub fn run(
                 }
             } else {
                 let names = [
-                    "time", "level", "item", "set", "annotator", "action", "from", "to",
-                    "uncertain", "note",
+                    "time",
+                    "level",
+                    "item",
+                    "set",
+                    "annotator",
+                    "action",
+                    "from",
+                    "to",
+                    "uncertain",
+                    "note",
                 ]
                 .map(String::from);
                 let rows: Vec<Vec<Value>> = rows
@@ -416,7 +420,12 @@ pub fn run(
                         bail!("--format folders needs --out DIR");
                     };
                     let (links, skipped) = export_folders(&cat, &rows, &dir)?;
-                    writeln!(out, "{links} links for {} labels in {}", rows.len() - skipped, dir.display())?;
+                    writeln!(
+                        out,
+                        "{links} links for {} labels in {}",
+                        rows.len() - skipped,
+                        dir.display()
+                    )?;
                     if skipped > 0 {
                         eprintln!(
                             "dicura: {skipped} labels skipped: their items have different categories \
@@ -458,17 +467,22 @@ pub fn run(
             } else {
                 let text = std::fs::read_to_string(&file)
                     .with_context(|| format!("cannot read {}", file.display()))?;
-                let jsonl = file
-                    .extension()
-                    .is_some_and(|e| e.eq_ignore_ascii_case("jsonl") || e.eq_ignore_ascii_case("json"));
+                let jsonl = file.extension().is_some_and(|e| {
+                    e.eq_ignore_ascii_case("jsonl") || e.eq_ignore_ascii_case("json")
+                });
                 if jsonl {
                     jsonl_records(&text)?
                 } else {
                     csv_records(&text)?
                 }
             };
-            let n = import(&cat, &scheme, &records, &annotator)
-                .map_err(|errs| anyhow::anyhow!("{}: nothing imported:\n  {}", file.display(), errs.join("\n  ")))?;
+            let n = import(&cat, &scheme, &records, &annotator).map_err(|errs| {
+                anyhow::anyhow!(
+                    "{}: nothing imported:\n  {}",
+                    file.display(),
+                    errs.join("\n  ")
+                )
+            })?;
             writeln!(out, "imported {} labels ({n} changed)", records.len())?;
             Ok(0)
         }
@@ -530,7 +544,11 @@ fn safe_name(key: &str) -> String {
 }
 
 /// Writes the folders export; returns (links made, labels skipped as conflicting).
-fn export_folders(cat: &Catalogue, rows: &[ExportRow], dir: &Path) -> anyhow::Result<(usize, usize)> {
+fn export_folders(
+    cat: &Catalogue,
+    rows: &[ExportRow],
+    dir: &Path,
+) -> anyhow::Result<(usize, usize)> {
     if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
         bail!("{} is not empty", dir.display());
     }
@@ -645,7 +663,10 @@ fn csv_records(text: &str) -> anyhow::Result<Vec<Record>> {
     let Some((_, header)) = it.next() else {
         bail!("empty file");
     };
-    let header: Vec<String> = header.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
+    let header: Vec<String> = header
+        .iter()
+        .map(|h| h.trim().to_ascii_lowercase())
+        .collect();
     let mut out = Vec::new();
     for (line, cells) in it {
         if cells.len() != header.len() {
@@ -696,7 +717,6 @@ fn jsonl_records(text: &str) -> anyhow::Result<Vec<Record>> {
 /// A folders export read back: DIR/SET/CATEGORY/LINK (file items) or
 /// DIR/SET/CATEGORY/ITEM/LINK... (series, study, patient items).
 fn folder_records(dir: &Path, annotator: &str, final_labels: bool) -> anyhow::Result<Vec<Record>> {
-    let mut out = Vec::new();
     let sorted = |p: &Path| -> anyhow::Result<Vec<PathBuf>> {
         let mut v: Vec<PathBuf> = std::fs::read_dir(p)
             .with_context(|| format!("cannot read {}", p.display()))?
@@ -705,6 +725,14 @@ fn folder_records(dir: &Path, annotator: &str, final_labels: bool) -> anyhow::Re
         v.sort();
         Ok(v)
     };
+    let name = |p: &Path| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    // (set, linked file) → (first entry, categories): a multi-choice item is in several
+    // category folders and comes back as one label.
+    let mut found: BTreeMap<(String, String), (String, Vec<String>)> = BTreeMap::new();
     for set_dir in sorted(dir)? {
         if !set_dir.is_dir() {
             continue;
@@ -714,32 +742,40 @@ fn folder_records(dir: &Path, annotator: &str, final_labels: bool) -> anyhow::Re
                 continue;
             }
             for entry in sorted(&cat_dir)? {
-                let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                let is_link = entry.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink());
+                let is_link = entry
+                    .symlink_metadata()
+                    .is_ok_and(|m| m.file_type().is_symlink());
                 let target = if is_link {
                     std::fs::read_link(&entry).ok()
                 } else if entry.is_dir() {
-                    sorted(&entry)?.into_iter().find_map(|l| std::fs::read_link(l).ok())
+                    sorted(&entry)?
+                        .into_iter()
+                        .find_map(|l| std::fs::read_link(l).ok())
                 } else {
                     None
                 };
-                let mut fields = HashMap::new();
-                fields.insert("set".to_string(), name(&set_dir));
-                fields.insert("category".to_string(), name(&cat_dir));
-                fields.insert(
-                    "path".to_string(),
-                    target.map(|t| t.to_string_lossy().into_owned()).unwrap_or_default(),
-                );
-                fields.insert("annotator".to_string(), annotator.to_string());
-                fields.insert("final".to_string(), final_labels.to_string());
-                out.push(Record {
-                    place: entry.display().to_string(),
-                    fields,
-                });
+                let target = target
+                    .map(|t| t.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let e = found
+                    .entry((name(&set_dir), target))
+                    .or_insert_with(|| (entry.display().to_string(), Vec::new()));
+                e.1.push(name(&cat_dir));
             }
         }
     }
-    Ok(out)
+    Ok(found
+        .into_iter()
+        .map(|((set, path), (place, cats))| {
+            let mut fields = HashMap::new();
+            fields.insert("set".to_string(), set);
+            fields.insert("category".to_string(), cats.join(";"));
+            fields.insert("path".to_string(), path);
+            fields.insert("annotator".to_string(), annotator.to_string());
+            fields.insert("final".to_string(), final_labels.to_string());
+            Record { place, fields }
+        })
+        .collect())
 }
 
 fn parse_bool(s: &str) -> Option<bool> {
@@ -771,7 +807,8 @@ fn import(
     let mut seen: HashMap<(String, ItemRef, String, bool), String> = HashMap::new();
     for r in records {
         let get = |k: &str| r.fields.get(k).map(|s| s.trim()).filter(|s| !s.is_empty());
-        let mut err = |col: &str, msg: String| errors.push(format!("{}, column {col}: {msg}", r.place));
+        let mut err =
+            |col: &str, msg: String| errors.push(format!("{}, column {col}: {msg}", r.place));
         let Some(set_name) = get("set") else {
             err("set", "missing label set".into());
             continue;
@@ -792,7 +829,10 @@ fn import(
         }
         if let Some(level) = get("level") {
             if Level::parse(level) != Some(set.level) {
-                err("level", format!("{level:?}, but set {set_name:?} is at level {}", set.level));
+                err(
+                    "level",
+                    format!("{level:?}, but set {set_name:?} is at level {}", set.level),
+                );
                 continue;
             }
         }
@@ -803,7 +843,11 @@ fn import(
             Level::Patient => "patient_id",
             Level::Volume => "path",
         };
-        let candidates = [("item", get("item")), ("path", get("path")), (uid_col, get(uid_col))];
+        let candidates = [
+            ("item", get("item")),
+            ("path", get("path")),
+            (uid_col, get(uid_col)),
+        ];
         let Some((col, text)) = candidates.iter().find_map(|(c, v)| v.map(|v| (*c, v))) else {
             err("item", format!("no item: give item, path or {uid_col}"));
             continue;
@@ -811,7 +855,10 @@ fn import(
         let item = match cat.resolve_item(set.level, text) {
             Ok(Some(i)) => i,
             Ok(None) => {
-                err(col, format!("{text} is not a catalogued {} item", set.level));
+                err(
+                    col,
+                    format!("{text} is not a catalogued {} item", set.level),
+                );
                 continue;
             }
             Err(e) => {
@@ -832,7 +879,10 @@ fn import(
             Some(t) => match parse_time(t) {
                 Some(v) => Some(v),
                 None => {
-                    err("time", format!("{t:?} is not a time (YYYY-MM-DDTHH:MM:SS.mmmZ)"));
+                    err(
+                        "time",
+                        format!("{t:?} is not a time (YYYY-MM-DDTHH:MM:SS.mmmZ)"),
+                    );
                     continue;
                 }
             },
@@ -847,9 +897,21 @@ fn import(
             err("category", "no category, note or uncertain flag".into());
             continue;
         }
-        let key = (set_name.to_string(), item.clone(), if is_final { String::new() } else { annotator.clone() }, is_final);
+        let key = (
+            set_name.to_string(),
+            item.clone(),
+            if is_final {
+                String::new()
+            } else {
+                annotator.clone()
+            },
+            is_final,
+        );
         if let Some(first) = seen.get(&key) {
-            err("item", format!("the same label as {first} (set, item, annotator)"));
+            err(
+                "item",
+                format!("the same label as {first} (set, item, annotator)"),
+            );
             continue;
         }
         seen.insert(key, r.place.clone());
@@ -881,7 +943,8 @@ fn import(
             at: g.at,
         })
         .collect();
-    cat.label_write_all(&writes).map_err(|e| vec![e.to_string()])
+    cat.label_write_all(&writes)
+        .map_err(|e| vec![e.to_string()])
 }
 
 fn fmt_opt(v: Option<f64>) -> String {
@@ -899,12 +962,18 @@ fn stats(out: &mut impl Write, cat: &Catalogue, json_out: bool) -> anyhow::Resul
         }
     }
     for s in &sets {
-        let cats: Vec<&str> = scheme.set(s).map(|x| x.category_names()).unwrap_or_default();
+        let cats: Vec<&str> = scheme
+            .set(s)
+            .map(|x| x.category_names())
+            .unwrap_or_default();
         let ratings = cat.label_ratings(s)?;
         agreements.push(agreement(s, &cats, &ratings));
     }
     if json_out {
-        serde_json::to_writer(&mut *out, &json!({"counts": counts, "agreement": agreements}))?;
+        serde_json::to_writer(
+            &mut *out,
+            &json!({"counts": counts, "agreement": agreements}),
+        )?;
         writeln!(out)?;
         return Ok(0);
     }
@@ -942,7 +1011,13 @@ fn stats(out: &mut impl Write, cat: &Catalogue, json_out: bool) -> anyhow::Resul
                 "  confusion (rows {}, columns {}):",
                 a.annotators[0], a.annotators[1]
             )?;
-            let w = a.categories.iter().map(|c| c.len()).max().unwrap_or(1).max(5);
+            let w = a
+                .categories
+                .iter()
+                .map(|c| c.len())
+                .max()
+                .unwrap_or(1)
+                .max(5);
             write!(out, "  {:w$}", "")?;
             for c in &a.categories {
                 write!(out, " {c:>w$}")?;
@@ -985,7 +1060,10 @@ mod tests {
     fn csv_quotes_and_lines() {
         let rows = parse_csv("a,b\n\"x, \"\"y\"\"\",\"two\nlines\"\n\nc,d").unwrap();
         assert_eq!(rows.len(), 3);
-        assert_eq!(rows[1], (2, vec!["x, \"y\"".to_string(), "two\nlines".to_string()]));
+        assert_eq!(
+            rows[1],
+            (2, vec!["x, \"y\"".to_string(), "two\nlines".to_string()])
+        );
         assert_eq!(rows[2], (5, vec!["c".to_string(), "d".to_string()]));
         assert!(parse_csv("a\n\"open").is_err());
     }

@@ -36,7 +36,11 @@ pub fn fleiss_kappa(counts: &[Vec<u64>]) -> Option<f64> {
     let first = counts.first()?;
     let k = first.len();
     let n: u64 = first.iter().sum();
-    if n < 2 || counts.iter().any(|r| r.len() != k || r.iter().sum::<u64>() != n) {
+    if n < 2
+        || counts
+            .iter()
+            .any(|r| r.len() != k || r.iter().sum::<u64>() != n)
+    {
         return None;
     }
     let big_n = counts.len() as f64;
@@ -112,8 +116,7 @@ pub fn agreement(
             .or_default()
             .insert(who.as_str(), idx(c));
     }
-    let compared: Vec<&BTreeMap<&str, usize>> =
-        by_item.values().filter(|m| m.len() >= 2).collect();
+    let compared: Vec<&BTreeMap<&str, usize>> = by_item.values().filter(|m| m.len() >= 2).collect();
     let agree = compared
         .iter()
         .filter(|m| {
@@ -122,8 +125,7 @@ pub fn agreement(
             v.all(|x| Some(x) == first)
         })
         .count();
-    let percent_agreement =
-        (!compared.is_empty()).then(|| agree as f64 / compared.len() as f64);
+    let percent_agreement = (!compared.is_empty()).then(|| agree as f64 / compared.len() as f64);
     let k = cats.len();
     let matrix_of = |a: &str, b: &str| {
         let mut m = vec![vec![0u64; k]; k];
@@ -192,7 +194,12 @@ mod tests {
         // The same through ratings: A says yes on rows, B on columns.
         let mut r = Vec::new();
         let mut n = 0;
-        for (a, b, count) in [("yes", "yes", 20), ("yes", "no", 5), ("no", "yes", 10), ("no", "no", 15)] {
+        for (a, b, count) in [
+            ("yes", "yes", 20),
+            ("yes", "no", 5),
+            ("no", "yes", 10),
+            ("no", "no", 15),
+        ] {
             for _ in 0..count {
                 r.push((format!("i{n}"), "A".to_string(), a.to_string()));
                 r.push((format!("i{n}"), "B".to_string(), b.to_string()));
@@ -253,7 +260,11 @@ mod tests {
         assert_eq!(cohen_kappa(&[]), None);
         // Everyone always says the same category: chance agreement is 1.
         assert_eq!(cohen_kappa(&[vec![5, 0], vec![0, 0]]), None);
-        assert_eq!(fleiss_kappa(&[vec![1, 1], vec![2, 1]]), None, "unequal raters");
+        assert_eq!(
+            fleiss_kappa(&[vec![1, 1], vec![2, 1]]),
+            None,
+            "unequal raters"
+        );
         let perfect = cohen_kappa(&[vec![3, 0], vec![0, 4]]).unwrap();
         assert!((perfect - 1.0).abs() < 1e-12);
         let ag = agreement("s", &["a"], &[("x".into(), "A".into(), "a".into())]);

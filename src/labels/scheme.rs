@@ -279,8 +279,7 @@ impl Scheme {
                     place: "set".into(),
                     message: "empty name".into(),
                 });
-            } else if name.contains([';', '=', ':', '"']) || name.chars().any(char::is_whitespace)
-            {
+            } else if name.contains([';', '=', ':', '"']) || name.chars().any(char::is_whitespace) {
                 issues.push(SchemeIssue {
                     line: set_line,
                     place: place.clone(),
@@ -367,7 +366,7 @@ impl Scheme {
                             line: kline,
                             place: cplace.clone(),
                             message: format!(
-                                "hotkey {k:?} is already used by set {s2:?}, category {c2:?} \
+                                "hotkey {key:?} is already used by set {s2:?}, category {c2:?} \
                                  (hotkeys are unique across all sets)"
                             ),
                         });
@@ -477,7 +476,6 @@ impl Scheme {
         }
         Ok(s)
     }
-
 }
 
 #[cfg(test)]
@@ -520,7 +518,11 @@ key = "b"
         assert_eq!(s.sets[0].level, Level::Series);
         assert!(!s.sets[0].multi);
         assert!(s.sets[1].multi);
-        assert_eq!(s.by_key('2').map(|(s, c)| (s.name.as_str(), c.name.as_str())), Some(("quality", "poor")));
+        assert_eq!(
+            s.by_key('2')
+                .map(|(s, c)| (s.name.as_str(), c.name.as_str())),
+            Some(("quality", "poor"))
+        );
         assert_eq!(s.by_key('j'), None);
         let again = Scheme::from_toml(&s.to_toml()).unwrap();
         assert_eq!(again, s);
@@ -529,7 +531,10 @@ key = "b"
         assert!(s.check("quality", "poor").is_ok());
         assert!(s.check("quality", "good;poor").is_err());
         assert!(s.check("findings", "nodule;effusion").is_ok());
-        assert!(s.check("quality", "meh").unwrap_err().contains("good, poor"));
+        assert!(s
+            .check("quality", "meh")
+            .unwrap_err()
+            .contains("good, poor"));
         assert!(s.check("nosuch", "good").is_err());
     }
 
@@ -547,7 +552,10 @@ key = "b"
         let text = "[[set]]\nname = \"q\"\nlevel = \"instance\"\n[[set.category]]\nname = \"a\"\nkey = \"j\"\n";
         let e = errors(text);
         assert_eq!(e.len(), 1, "{e:?}");
-        assert!(e[0].starts_with("line 6: set \"q\", category \"a\": hotkey \"j\" is reserved"), "{e:?}");
+        assert!(
+            e[0].starts_with("line 6: set \"q\", category \"a\": hotkey \"j\" is reserved"),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -576,15 +584,26 @@ level = "study"
 "#;
         let e = errors(text).join("\n");
         assert!(e.contains("line 10: set \"a\", category \"x1\": hotkey \"%\" must be an ASCII digit or letter"), "{e}");
-        assert!(e.contains("line 8: set \"a\", category \"x1\": duplicate category name"), "{e}");
+        assert!(
+            e.contains("line 9: set \"a\", category \"x1\": duplicate category name"),
+            "{e}"
+        );
         assert!(e.contains("line 13: set \"a\": duplicate set name"), "{e}");
-        assert!(e.contains("line 14: set \"a\": unknown level \"frame\""), "{e}");
-        assert!(e.contains("line 17: set \"a\", category \"y\": hotkey '1' is already used by set \"a\", category \"x1\""), "{e}");
+        assert!(
+            e.contains("line 14: set \"a\": unknown level \"frame\""),
+            "{e}"
+        );
+        assert!(e.contains("line 17: set \"a\", category \"y\": hotkey \"1\" is already used by set \"a\", category \"x1\""), "{e}");
         assert!(e.contains("set \"empty\": no categories"), "{e}");
         assert!(errors("[[set]]\nname = 3\n")[0].starts_with("line 2"));
-        assert!(errors("[[set]]\nname = \"a\"\nlevel = \"study\"\nbogus = 1\n")[0].contains("bogus"));
+        assert!(
+            errors("[[set]]\nname = \"a\"\nlevel = \"study\"\nbogus = 1\n")[0].contains("bogus")
+        );
         assert!(errors("")[0].contains("no label sets"));
-        assert!(errors("[[set]]\nname=\"a\"\nlevel=\"study\"\n[[set.category]]\nname=\"b\"\nkey=\"ab\"\n")[0].contains("exactly one character"));
+        assert!(errors(
+            "[[set]]\nname=\"a\"\nlevel=\"study\"\n[[set.category]]\nname=\"b\"\nkey=\"ab\"\n"
+        )[0]
+        .contains("exactly one character"));
     }
 
     #[test]

@@ -45,9 +45,9 @@ fn err(m: String) -> CatalogueError {
 }
 
 fn checked_set<'a>(scheme: &'a Scheme, set: &str, item: &ItemRef) -> Result<&'a LabelSet> {
-    let s = scheme.set(set).ok_or_else(|| {
-        err(format!("no label set {set:?} in the scheme"))
-    })?;
+    let s = scheme
+        .set(set)
+        .ok_or_else(|| err(format!("no label set {set:?} in the scheme")))?;
     if s.level != item.level {
         return Err(err(format!(
             "set {set:?} labels {} items, not {}",
@@ -170,9 +170,17 @@ impl Session {
     }
 
     /// Removes this annotator's label of the item (category, flag and note).
-    pub fn clear(&mut self, cat: &Catalogue, scheme: &Scheme, set: &str, item: &ItemRef) -> Result<Change> {
+    pub fn clear(
+        &mut self,
+        cat: &Catalogue,
+        scheme: &Scheme,
+        set: &str,
+        item: &ItemRef,
+    ) -> Result<Change> {
         checked_set(scheme, set, item)?;
-        self.write(cat, set, item, false, LabelAction::Clear, |_| LabelState::default())
+        self.write(cat, set, item, false, LabelAction::Clear, |_| {
+            LabelState::default()
+        })
     }
 
     /// Toggles the "uncertain" flag.
@@ -184,9 +192,11 @@ impl Session {
         item: &ItemRef,
     ) -> Result<Change> {
         checked_set(scheme, set, item)?;
-        self.write(cat, set, item, false, LabelAction::Uncertain, |b| LabelState {
-            uncertain: !b.uncertain,
-            ..b.clone()
+        self.write(cat, set, item, false, LabelAction::Uncertain, |b| {
+            LabelState {
+                uncertain: !b.uncertain,
+                ..b.clone()
+            }
         })
     }
 
@@ -200,10 +210,15 @@ impl Session {
         note: Option<&str>,
     ) -> Result<Change> {
         checked_set(scheme, set, item)?;
-        let note = note.map(str::trim).filter(|n| !n.is_empty()).map(str::to_string);
-        self.write(cat, set, item, false, LabelAction::Note, move |b| LabelState {
-            note: note.clone(),
-            ..b.clone()
+        let note = note
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_string);
+        self.write(cat, set, item, false, LabelAction::Note, move |b| {
+            LabelState {
+                note: note.clone(),
+                ..b.clone()
+            }
         })
     }
 
@@ -222,9 +237,11 @@ impl Session {
             scheme.check(set, c).map_err(err)?;
         }
         let category = category.map(str::to_string);
-        self.write(cat, set, item, true, LabelAction::Adjudicate, move |b| LabelState {
-            category: category.clone(),
-            ..b.clone()
+        self.write(cat, set, item, true, LabelAction::Adjudicate, move |b| {
+            LabelState {
+                category: category.clone(),
+                ..b.clone()
+            }
         })
     }
 
@@ -241,7 +258,14 @@ impl Session {
         &self.undo
     }
 
-    fn revert(&self, cat: &Catalogue, c: &Change, to: &LabelState, from: &LabelState, action: LabelAction) -> Result<()> {
+    fn revert(
+        &self,
+        cat: &Catalogue,
+        c: &Change,
+        to: &LabelState,
+        from: &LabelState,
+        action: LabelAction,
+    ) -> Result<()> {
         cat.label_write(&LabelWrite {
             set: &c.set,
             item: &c.item,
