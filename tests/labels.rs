@@ -202,6 +202,21 @@ fn session_assign_undo_redo_next_unlabelled_and_progress() {
         .label_progress("finding", Level::Instance, &scope, by)
         .unwrap();
     assert_eq!((p.labelled, p.total), (2, SPEC.total_dicom()));
+    // The same through the filtered path (a filter every DICOM file matches).
+    let all_dicom = cat.scope(&Filter::parse("kind:dicom").unwrap()).unwrap();
+    let p2 = cat
+        .label_progress("finding", Level::Instance, &all_dicom, by)
+        .unwrap();
+    assert_eq!(p2, p);
+    let p3 = cat
+        .label_progress(
+            "finding",
+            Level::Instance,
+            &all_dicom,
+            LabelledBy::Annotator("bob"),
+        )
+        .unwrap();
+    assert_eq!((p3.labelled, p3.total), (0, SPEC.total_dicom()));
     // Multi-choice: a second category toggles on, in scheme order; again toggles off.
     alice
         .assign(&cat, &scheme, "finding", &items[1].item, "nodule")

@@ -886,6 +886,9 @@ impl Catalogue {
         scope: &Scope,
         by: LabelledBy<'_>,
     ) -> Result<Progress> {
+        if scope.filter.is_empty() && scope.dicom {
+            return self.label_progress_all(set, level, by);
+        }
         let Some(q) = item_sql(level, scope) else {
             return Ok(Progress::default());
         };
@@ -910,6 +913,55 @@ impl Catalogue {
         Ok(Progress {
             labelled: labelled as usize,
             total: total as usize,
+        })
+    }
+
+    /// [`Catalogue::label_progress`] without a filter: the total from the hierarchy's counts,
+    /// the labelled items from the labels' index (those whose item is still catalogued).
+    fn label_progress_all(&self, set: &str, level: Level, by: LabelledBy<'_>) -> Result<Progress> {
+        let (total_sql, exists) = match level {
+            Level::Instance => (
+                "SELECT coalesce(sum(n_instances), 0) FROM series",
+                "SELECT 1 FROM files f JOIN instances i ON i.file_id = f.id
+                 WHERE f.path = l.item AND f.removed_at IS NULL",
+            ),
+            Level::Series => (
+                "SELECT count(DISTINCT series_uid) FROM series",
+                "SELECT 1 FROM series s WHERE s.series_uid = l.item",
+            ),
+            Level::Study => (
+                "SELECT count(DISTINCT study_uid) FROM studies",
+                "SELECT 1 FROM studies st WHERE st.study_uid = l.item",
+            ),
+            Level::Patient => (
+                "SELECT count(DISTINCT patient_id) FROM patients",
+                "SELECT 1 FROM patients p WHERE p.patient_id = l.item",
+            ),
+            Level::Volume => (
+                "SELECT count(*) FROM volumes v CROSS JOIN files f ON f.id = v.file_id
+                 WHERE f.removed_at IS NULL",
+                "SELECT 1 FROM files f JOIN volumes v ON v.file_id = f.id
+                 WHERE f.path = l.item AND f.removed_at IS NULL",
+            ),
+        };
+        let who = match by {
+            LabelledBy::Annotator(a) => Some(a),
+            LabelledBy::Anyone => None,
+        };
+        let labelled_sql = format!(
+            "SELECT count(DISTINCT l.item) FROM labels l
+             WHERE l.set_name = ?1 AND l.level = ?2 AND l.category IS NOT NULL
+               AND (?3 IS NULL OR (l.annotator = ?3 AND l.final = 0)) AND EXISTS ({exists})"
+        );
+        self.sql(|c| {
+            let total: i64 = c.prepare_cached(total_sql)?.query_row([], |r| r.get(0))?;
+            let labelled: i64 = c
+                .prepare_cached(&labelled_sql)?
+                .query_row(params![set, level.as_str(), who], |r| r.get(0))?;
+            Ok(Progress {
+                labelled: labelled as usize,
+                total: total as usize,
+            })
         })
     }
 

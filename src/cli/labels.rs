@@ -443,7 +443,14 @@ pub fn run(
                     let table: Vec<Vec<Value>> = rows.iter().map(export_values).collect();
                     match dest {
                         Some(p) => {
-                            let file = std::fs::File::create(&p)
+                            // Owner-only, like the catalogue: rows carry paths and UIDs.
+                            use std::os::unix::fs::OpenOptionsExt;
+                            let file = std::fs::OpenOptions::new()
+                                .write(true)
+                                .create(true)
+                                .truncate(true)
+                                .mode(0o600)
+                                .open(&p)
                                 .with_context(|| format!("cannot create {}", p.display()))?;
                             let mut w = std::io::BufWriter::new(file);
                             output::query(&mut w, &names, &table, fmt)?;
@@ -578,10 +585,14 @@ fn export_folders(
         let files = cat.item_files(item)?;
         for category in cat_value.split(';').filter(|c| !c.is_empty()) {
             let class = dir.join(safe_name(set)).join(safe_name(category));
-            let target_dir = if item.level.is_file() {
-                class
-            } else {
-                class.join(safe_name(&item.key))
+            let target_dir = match item.level {
+                Level::Instance | Level::Volume => class,
+                // Patient IDs are PHI: the folder is named by a hash of it.
+                Level::Patient => class.join(format!(
+                    "patient-{:016x}",
+                    xxhash_rust::xxh3::xxh3_64(item.key.as_bytes())
+                )),
+                _ => class.join(safe_name(&item.key)),
             };
             std::fs::create_dir_all(&target_dir)
                 .with_context(|| format!("cannot create {}", target_dir.display()))?;
