@@ -599,6 +599,67 @@ fn agreement_figures_in_stats() {
     assert_eq!((n("good", "alice"), n("poor", "bob")), (Some(2), Some(3)));
     let table = ok(&["labels", "--db", &db, "stats"]);
     assert!(table.contains("Cohen's kappa 0.500"), "{table}");
+    // `set` keeps what it is not given.
+    let set = |extra: &[&str]| {
+        let mut a = vec![
+            "labels",
+            "--db",
+            &db,
+            "set",
+            "--set",
+            "quality",
+            "--uid",
+            &series[0],
+            "--annotator",
+            "alice",
+        ];
+        a.extend(extra);
+        ok(&a);
+        cat.label_state(
+            "quality",
+            &ItemRef {
+                level: Level::Series,
+                key: series[0].clone(),
+            },
+            "alice",
+            false,
+        )
+        .unwrap()
+    };
+    let good = Some("good".to_string());
+    assert_eq!(
+        set(&["--note", "check"]),
+        LabelState {
+            category: good.clone(),
+            uncertain: false,
+            note: Some("check".into())
+        }
+    );
+    assert_eq!(
+        set(&["--uncertain"]),
+        LabelState {
+            category: good.clone(),
+            uncertain: true,
+            note: Some("check".into())
+        }
+    );
+    assert_eq!(
+        set(&["--category", "poor", "--note", ""]),
+        LabelState {
+            category: Some("poor".into()),
+            uncertain: true,
+            note: None
+        }
+    );
+    assert_eq!(
+        set(&["--uncertain", "false"]),
+        LabelState {
+            category: Some("poor".into()),
+            uncertain: false,
+            note: None
+        }
+    );
+    assert_eq!(set(&["--clear"]), LabelState::default());
 }
 
 #[test]

@@ -33,8 +33,8 @@ pub enum LabelsCommand {
     Set {
         #[arg(long = "set", value_name = "NAME")]
         set: String,
-        /// The category (multi-choice sets: a;b). Omit with --clear, or to set only a note or
-        /// the uncertain flag
+        /// The category (multi-choice sets: a;b). What is not given (category, note, flag)
+        /// keeps its current value
         #[arg(long, value_name = "C")]
         category: Option<String>,
         /// A catalogued file (the item is its series/study/patient for those levels)
@@ -45,10 +45,12 @@ pub enum LabelsCommand {
         uid: Option<String>,
         #[arg(long, value_name = "NAME")]
         annotator: Option<String>,
+        /// A free-text note ("" removes it)
         #[arg(long)]
         note: Option<String>,
-        #[arg(long)]
-        uncertain: bool,
+        /// Mark uncertain (--uncertain false: certain)
+        #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+        uncertain: Option<bool>,
         /// Remove the annotator's label of the item
         #[arg(long, conflicts_with_all = ["category", "note", "uncertain"])]
         clear: bool,
@@ -264,38 +266,57 @@ pub fn run(
             }
             let item = resolve(&cat, s.level, path.as_deref(), uid.as_deref())?;
             let annotator = annotator.unwrap_or_else(who);
-            let state = if clear {
-                LabelState::default()
-            } else {
-                let category = category.map(|c| {
-                    let parts: Vec<&str> = c.split(';').collect();
-                    s.normalise(&parts)
-                });
-                if category.is_none() && note.is_none() && !uncertain {
-                    bail!("give --category, --note, --uncertain or --clear");
-                }
-                LabelState {
-                    category,
-                    uncertain,
-                    note,
-                }
-            };
+            let category = category.map(|c| {
+                let parts: Vec<&str> = c.split(';').collect();
+                s.normalise(&parts)
+            });
+            if !clear && category.is_none() && note.is_none() && uncertain.is_none() {
+                bail!("give --category, --note, --uncertain or --clear");
+            }
             let session = Session::new(&annotator);
-            cat.label_write(&LabelWrite {
-                set: &set,
-                item: &item,
-                annotator: &annotator,
-                is_final: false,
-                state: &state,
-                action: if clear {
-                    LabelAction::Clear
+            // Read, merge, compare-and-set: a change made meanwhile by another process is
+            // merged again rather than overwritten.
+            let mut attempts = 0;
+            loop {
+                let old = cat.label_state(&set, &item, &annotator, false)?;
+                let state = if clear {
+                    LabelState::default()
                 } else {
-                    LabelAction::Assign
-                },
-                session: Some(session.id()),
-                expect: None,
-                at: None,
-            })?;
+                    LabelState {
+                        category: category.clone().or(old.category.clone()),
+                        uncertain: uncertain.unwrap_or(old.uncertain),
+                        note: match &note {
+                            Some(n) if n.trim().is_empty() => None,
+                            Some(n) => Some(n.clone()),
+                            None => old.note.clone(),
+                        },
+                    }
+                };
+                let r = cat.label_write(&LabelWrite {
+                    set: &set,
+                    item: &item,
+                    annotator: &annotator,
+                    is_final: false,
+                    state: &state,
+                    action: if clear {
+                        LabelAction::Clear
+                    } else {
+                        LabelAction::Assign
+                    },
+                    session: Some(session.id()),
+                    expect: Some(&old),
+                    at: None,
+                });
+                match r {
+                    Err(crate::catalogue::CatalogueError::Label(_)) if attempts < 5 => {
+                        attempts += 1
+                    }
+                    r => {
+                        r?;
+                        break;
+                    }
+                }
+            }
             Ok(0)
         }
         LabelsCommand::Adjudicate {
