@@ -362,7 +362,12 @@ fn main() {
     }
     let format = t.elapsed();
     let mut filters = Vec::new();
-    for f in ["label:quality=poor", "annotator:alice", "label:none"] {
+    for f in [
+        "label:quality=poor",
+        "annotator:alice",
+        "label:none",
+        "disagreement",
+    ] {
         let t = Instant::now();
         let s = cat
             .scope(&Filter::parse(f).expect("filter"))

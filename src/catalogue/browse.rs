@@ -220,14 +220,16 @@ const INSTANCE_ITEM: &str = "l.item IN (f.path, s.series_uid, st.study_uid, p.pa
 /// The same over files alone (volumes): only file-level labels.
 const FILE_ITEM: &str = "l.item = f.path AND l.level IN ('instance', 'volume')";
 
-/// SQL for the label terms (see [`crate::filter`]); `item` ties `l` to the row.
+/// SQL for the label terms (see [`crate::filter`]); `item` ties `l` to the row. The unary `+`
+/// keeps SQLite from probing the labels by set or annotator (thousands of rows per file)
+/// instead of by item (a handful).
 fn label_term(t: &Term, item: &str, params: &mut Vec<Value>) -> String {
     let item_a = item.replace("l.", "a.");
     match t {
         Term::Label { set, category } => {
             params.push(Value::Text(set.clone()));
             let mut sql = format!(
-                "EXISTS (SELECT 1 FROM labels l WHERE {item} AND l.set_name = ? AND l.category IS NOT NULL"
+                "EXISTS (SELECT 1 FROM labels l WHERE {item} AND +l.set_name = ? AND l.category IS NOT NULL"
             );
             if let Some(c) = category {
                 params.push(Value::Text(c.clone()));
@@ -241,19 +243,19 @@ fn label_term(t: &Term, item: &str, params: &mut Vec<Value>) -> String {
                 format!("NOT EXISTS (SELECT 1 FROM labels l WHERE {item} AND l.category IS NOT NULL");
             if let Some(s) = set {
                 params.push(Value::Text(s.clone()));
-                sql.push_str(" AND l.set_name = ?");
+                sql.push_str(" AND +l.set_name = ?");
             }
             sql.push(')');
             sql
         }
         Term::Annotator(who) => {
             params.push(Value::Text(who.clone()));
-            format!("EXISTS (SELECT 1 FROM labels l WHERE {item} AND l.annotator = ?)")
+            format!("EXISTS (SELECT 1 FROM labels l WHERE {item} AND +l.annotator = ?)")
         }
         Term::Disagreement => format!(
             "EXISTS (SELECT 1 FROM labels a JOIN labels b ON b.item = a.item AND b.set_name = a.set_name \
              AND b.final = 0 AND b.category IS NOT NULL AND b.category <> a.category \
-             WHERE {item_a} AND a.final = 0 AND a.category IS NOT NULL)"
+             WHERE {item_a} AND +a.final = 0 AND a.category IS NOT NULL)"
         ),
         _ => "0".into(),
     }

@@ -448,7 +448,8 @@ fn bind_values(scope: &Scope, q: &ItemSql, extra: &[Value]) -> Vec<Box<dyn rusql
 }
 
 /// Condition "the item (key expression) has a category in `set` (by `by`)", numbered from
-/// `after + 1`; pushes its parameters.
+/// `after + 1`; pushes its parameters. The unary `+` keeps the lookup on the item index
+/// whatever the statistics say (a set or an annotator can have a million labels).
 fn labelled_cond(
     key: &str,
     set: &str,
@@ -458,13 +459,13 @@ fn labelled_cond(
 ) -> String {
     extra.push(Value::Text(set.to_string()));
     let mut sql = format!(
-        "EXISTS (SELECT 1 FROM labels l WHERE l.item = {key} AND l.set_name = ?{} AND l.category IS NOT NULL",
+        "EXISTS (SELECT 1 FROM labels l WHERE l.item = {key} AND +l.set_name = ?{} AND l.category IS NOT NULL",
         after + extra.len()
     );
     if let LabelledBy::Annotator(who) = by {
         extra.push(Value::Text(who.to_string()));
         sql.push_str(&format!(
-            " AND l.final = 0 AND l.annotator = ?{}",
+            " AND l.final = 0 AND +l.annotator = ?{}",
             after + extra.len()
         ));
     }
