@@ -314,6 +314,63 @@ fn common_dir(a: &str, b: &str) -> String {
     a[..end].to_string()
 }
 
+/// Path (file, or folder of the item's files) and the UIDs of an item's level.
+fn identity(c: &Connection, item: &ItemRef) -> rusqlite::Result<Identity> {
+    let key = item.key.as_str();
+    match item.level {
+        Level::Instance => Ok(c
+            .prepare_cached(
+                "SELECT i.sop_instance_uid, i.series_uid, i.study_uid FROM files f
+                 JOIN instances i ON i.file_id = f.id WHERE f.path = ?1",
+            )?
+            .query_row([key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?
+            .map(|(a, b, c)| (key.to_string(), a, b, c, None))
+            .unwrap_or((key.to_string(), None, None, None, None))),
+        Level::Volume => Ok((key.to_string(), None, None, None, None)),
+        Level::Series => {
+            let (lo, hi, study): (Option<String>, Option<String>, Option<String>) = c
+                .prepare_cached(
+                    "SELECT min(f.path), max(f.path), min(i.study_uid) FROM instances i
+                     JOIN files f ON f.id = i.file_id WHERE i.series_uid = ?1",
+                )?
+                .query_row([key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            let dir = lo
+                .zip(hi)
+                .map(|(a, b)| common_dir(&a, &b))
+                .unwrap_or_default();
+            Ok((dir, None, Some(key.to_string()), study, None))
+        }
+        Level::Study => {
+            let (lo, hi): (Option<String>, Option<String>) = c
+                .prepare_cached(
+                    "SELECT min(f.path), max(f.path) FROM instances i
+                     JOIN files f ON f.id = i.file_id WHERE i.study_uid = ?1",
+                )?
+                .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let dir = lo
+                .zip(hi)
+                .map(|(a, b)| common_dir(&a, &b))
+                .unwrap_or_default();
+            Ok((dir, None, None, Some(key.to_string()), None))
+        }
+        Level::Patient => {
+            let (lo, hi): (Option<String>, Option<String>) = c
+                .prepare_cached(
+                    "SELECT min(f.path), max(f.path) FROM patients p JOIN studies st ON st.patient_ref = p.id
+                     JOIN series s ON s.study_ref = st.id JOIN instances i ON i.series_ref = s.id
+                     JOIN files f ON f.id = i.file_id WHERE p.patient_id = ?1",
+                )?
+                .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let dir = lo
+                .zip(hi)
+                .map(|(a, b)| common_dir(&a, &b))
+                .unwrap_or_default();
+            Ok((dir, None, None, None, Some(key.to_string())))
+        }
+    }
+}
+
 /// SQL of a level's items within a scope: FROM/WHERE text, key and id expressions, whether
 /// the rows must be grouped by key, and the parameters (numbered ?1..).
 struct ItemSql {
@@ -1049,23 +1106,45 @@ impl Catalogue {
     }
 
     /// Labels to export with each item's path and UIDs, in (set, item, final, annotator)
-    /// order. `final_only`: only adjudicated final labels.
+    /// order. `final_only`: only adjudicated final labels. Collects them all; see
+    /// [`Catalogue::label_export_each`] to stream.
     pub fn label_export(
         &self,
         set: Option<&str>,
         annotator: Option<&str>,
         final_only: bool,
     ) -> Result<Vec<ExportRow>> {
-        let rows: Vec<LabelRow> = self.sql(|c| {
+        let mut out = Vec::new();
+        self.label_export_each(set, annotator, final_only, |r| {
+            out.push(r);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// [`Catalogue::label_export`] one row at a time (constant memory on any number of
+    /// labels); stops at the first error of `f` and returns it as [`CatalogueError::Io`].
+    /// Returns the number of rows.
+    pub fn label_export_each(
+        &self,
+        set: Option<&str>,
+        annotator: Option<&str>,
+        final_only: bool,
+        mut f: impl FnMut(ExportRow) -> std::io::Result<()>,
+    ) -> Result<usize> {
+        let mut failed: Option<std::io::Error> = None;
+        let n = self.sql(|c| {
             let mut stmt = c.prepare(
                 "SELECT item, level, set_name, annotator, final, category, uncertain, note, at FROM labels
                  WHERE (?1 IS NULL OR set_name = ?1) AND (?2 IS NULL OR annotator = ?2)
                    AND (?3 = 0 OR final = 1)
                  ORDER BY set_name, item, final, annotator",
             )?;
-            let rows = stmt.query_map(params![set, annotator, final_only], |r| {
+            let mut rows = stmt.query(params![set, annotator, final_only])?;
+            let mut n = 0;
+            while let Some(r) = rows.next()? {
                 let level: String = r.get(1)?;
-                Ok(LabelRow {
+                let label = LabelRow {
                     item: ItemRef {
                         level: Level::parse(&level).unwrap_or(Level::Instance),
                         key: r.get(0)?,
@@ -1079,71 +1158,31 @@ impl Catalogue {
                         note: r.get(7)?,
                     },
                     at: r.get(8)?,
-                })
-            })?;
-            rows.collect()
+                };
+                let (path, sop, series, study, patient) = identity(c, &label.item)?;
+                let row = ExportRow {
+                    label,
+                    path,
+                    sop_instance_uid: sop,
+                    series_uid: series,
+                    study_uid: study,
+                    patient_id: patient,
+                };
+                if let Err(e) = f(row) {
+                    failed = Some(e);
+                    break;
+                }
+                n += 1;
+            }
+            Ok(n)
         })?;
-        let mut out = Vec::with_capacity(rows.len());
-        for label in rows {
-            let (path, sop, series, study, patient) = self.item_identity(&label.item)?;
-            out.push(ExportRow {
-                label,
-                path,
-                sop_instance_uid: sop,
-                series_uid: series,
-                study_uid: study,
-                patient_id: patient,
-            });
+        match failed {
+            Some(source) => Err(CatalogueError::Io {
+                path: self.path.clone(),
+                source,
+            }),
+            None => Ok(n),
         }
-        Ok(out)
-    }
-
-    /// Path (file, or folder of the item's files) and the UIDs of an item's level.
-    fn item_identity(&self, item: &ItemRef) -> Result<Identity> {
-        let key = item.key.as_str();
-        self.sql(|c| match item.level {
-            Level::Instance => Ok(c
-                .prepare_cached(
-                    "SELECT i.sop_instance_uid, i.series_uid, i.study_uid FROM files f
-                     JOIN instances i ON i.file_id = f.id WHERE f.path = ?1",
-                )?
-                .query_row([key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .optional()?
-                .map(|(a, b, c)| (key.to_string(), a, b, c, None))
-                .unwrap_or((key.to_string(), None, None, None, None))),
-            Level::Volume => Ok((key.to_string(), None, None, None, None)),
-            Level::Series => {
-                let (lo, hi, study): (Option<String>, Option<String>, Option<String>) = c
-                    .prepare_cached(
-                        "SELECT min(f.path), max(f.path), min(i.study_uid) FROM instances i
-                         JOIN files f ON f.id = i.file_id WHERE i.series_uid = ?1",
-                    )?
-                    .query_row([key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-                let dir = lo.zip(hi).map(|(a, b)| common_dir(&a, &b)).unwrap_or_default();
-                Ok((dir, None, Some(key.to_string()), study, None))
-            }
-            Level::Study => {
-                let (lo, hi): (Option<String>, Option<String>) = c
-                    .prepare_cached(
-                        "SELECT min(f.path), max(f.path) FROM instances i
-                         JOIN files f ON f.id = i.file_id WHERE i.study_uid = ?1",
-                    )?
-                    .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                let dir = lo.zip(hi).map(|(a, b)| common_dir(&a, &b)).unwrap_or_default();
-                Ok((dir, None, None, Some(key.to_string()), None))
-            }
-            Level::Patient => {
-                let (lo, hi): (Option<String>, Option<String>) = c
-                    .prepare_cached(
-                        "SELECT min(f.path), max(f.path) FROM patients p JOIN studies st ON st.patient_ref = p.id
-                         JOIN series s ON s.study_ref = st.id JOIN instances i ON i.series_ref = s.id
-                         JOIN files f ON f.id = i.file_id WHERE p.patient_id = ?1",
-                    )?
-                    .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                let dir = lo.zip(hi).map(|(a, b)| common_dir(&a, &b)).unwrap_or_default();
-                Ok((dir, None, None, None, Some(key.to_string())))
-            }
-        })
     }
 
     /// The catalogued files of an item (one for instances and volumes), in path order.

@@ -4,14 +4,14 @@
 use super::phi::who;
 use super::{output, QueryFormat};
 use crate::catalogue::labels::{ExportRow, ItemRef, LabelAction, LabelState, LabelWrite};
-use crate::catalogue::Catalogue;
+use crate::catalogue::{Catalogue, CatalogueError};
 use crate::labels::agreement::{agreement, SetAgreement};
 use crate::labels::scheme::{Level, Scheme};
 use crate::labels::Session;
 use anyhow::{bail, Context};
 use clap::{Subcommand, ValueEnum};
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -434,35 +434,57 @@ pub fn run(
             final_only,
             out: dest,
         } => {
-            let rows = cat.label_export(set.as_deref(), annotator.as_deref(), final_only)?;
+            // Streamed: constant memory on any number of labels.
             match format {
                 ExportFormat::Folders => {
                     let Some(dir) = dest else {
                         bail!("--format folders needs --out DIR");
                     };
-                    let (links, skipped) = export_folders(&cat, &rows, &dir)?;
+                    if dir.exists() && std::fs::read_dir(&dir)?.next().is_some() {
+                        bail!("{} is not empty", dir.display());
+                    }
+                    let mut failed: Option<anyhow::Error> = None;
+                    let mut stop = |e: anyhow::Error| {
+                        failed = Some(e);
+                        std::io::Error::other("export stopped")
+                    };
+                    let mut w = FolderWriter {
+                        cat: &cat,
+                        dir: &dir,
+                        links: 0,
+                        labels: 0,
+                        skipped: 0,
+                        group: None,
+                    };
+                    let r = cat.label_export_each(
+                        set.as_deref(),
+                        annotator.as_deref(),
+                        final_only,
+                        |row| w.push(row).map_err(&mut stop),
+                    );
+                    if let Some(e) = failed {
+                        return Err(e);
+                    }
+                    r?;
+                    w.flush()?;
                     writeln!(
                         out,
-                        "{links} links for {} labels in {}",
-                        rows.len() - skipped,
+                        "{} links for {} labels in {}",
+                        w.links,
+                        w.labels,
                         dir.display()
                     )?;
-                    if skipped > 0 {
+                    if w.skipped > 0 {
                         eprintln!(
-                            "dicura: {skipped} labels skipped: their items have different categories \
-                             from different annotators (use --final or --annotator)"
+                            "dicura: {} labels skipped: their items have different categories \
+                             from different annotators (use --final or --annotator)",
+                            w.skipped
                         );
                     }
                 }
                 f => {
-                    let fmt = if f == ExportFormat::Csv {
-                        QueryFormat::Csv
-                    } else {
-                        QueryFormat::Jsonl
-                    };
-                    let names: Vec<String> = EXPORT_COLUMNS.iter().map(|s| s.to_string()).collect();
-                    let table: Vec<Vec<Value>> = rows.iter().map(export_values).collect();
-                    match dest {
+                    let csv = f == ExportFormat::Csv;
+                    let mut sink: Box<dyn Write> = match &dest {
                         Some(p) => {
                             // Owner-only, like the catalogue: rows carry paths and UIDs.
                             use std::os::unix::fs::OpenOptionsExt;
@@ -471,14 +493,44 @@ pub fn run(
                                 .create(true)
                                 .truncate(true)
                                 .mode(0o600)
-                                .open(&p)
+                                .open(p)
                                 .with_context(|| format!("cannot create {}", p.display()))?;
-                            let mut w = std::io::BufWriter::new(file);
-                            output::query(&mut w, &names, &table, fmt)?;
-                            w.flush()?;
+                            Box::new(std::io::BufWriter::new(file))
                         }
-                        None => output::query(out, &names, &table, fmt)?,
+                        None => Box::new(std::io::BufWriter::new(&mut *out)),
+                    };
+                    if csv {
+                        writeln!(sink, "{}", EXPORT_COLUMNS.join(","))?;
                     }
+                    let r = cat.label_export_each(
+                        set.as_deref(),
+                        annotator.as_deref(),
+                        final_only,
+                        |row| {
+                            let values = export_values(&row);
+                            if csv {
+                                writeln!(sink, "{}", csv_line(&values))
+                            } else {
+                                let obj: serde_json::Map<String, Value> = EXPORT_COLUMNS
+                                    .iter()
+                                    .map(|c| c.to_string())
+                                    .zip(values)
+                                    .collect();
+                                serde_json::to_writer(&mut sink, &obj)?;
+                                writeln!(sink)
+                            }
+                        },
+                    );
+                    match r {
+                        // The only I/O here is the output's.
+                        Err(CatalogueError::Io { source, .. }) => {
+                            return Err(
+                                anyhow::Error::new(source).context("cannot write the export")
+                            )
+                        }
+                        r => r?,
+                    };
+                    sink.flush()?;
                 }
             }
             Ok(0)
@@ -571,41 +623,72 @@ fn safe_name(key: &str) -> String {
         .to_string()
 }
 
-/// Writes the folders export; returns (links made, labels skipped as conflicting).
-fn export_folders(
-    cat: &Catalogue,
-    rows: &[ExportRow],
-    dir: &Path,
-) -> anyhow::Result<(usize, usize)> {
-    if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
-        bail!("{} is not empty", dir.display());
-    }
-    // One category per (set, item): conflicting labels are skipped, not guessed.
-    let mut chosen: BTreeMap<(&str, &ItemRef), HashSet<&str>> = BTreeMap::new();
-    for r in rows {
-        if let Some(c) = &r.label.state.category {
-            chosen
-                .entry((r.label.set.as_str(), &r.label.item))
-                .or_default()
-                .insert(c.as_str());
+/// One CSV line (RFC 4180 quoting) of export values.
+fn csv_line(values: &[Value]) -> String {
+    values
+        .iter()
+        .map(|v| {
+            let c = match v {
+                Value::Null => String::new(),
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            if c.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", c.replace('"', "\"\""))
+            } else {
+                c
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The folders export, fed the labels in (set, item) order: one item's labels at a time.
+struct FolderWriter<'a> {
+    cat: &'a Catalogue,
+    dir: &'a Path,
+    links: usize,
+    labels: usize,
+    skipped: usize,
+    /// The current (set, item), its categories and its number of labels.
+    group: Option<(String, ItemRef, BTreeSet<String>, usize)>,
+}
+
+impl FolderWriter<'_> {
+    fn push(&mut self, row: ExportRow) -> anyhow::Result<()> {
+        let same = self
+            .group
+            .as_ref()
+            .is_some_and(|g| g.0 == row.label.set && g.1 == row.label.item);
+        if !same {
+            self.flush()?;
+            self.group = Some((row.label.set, row.label.item, BTreeSet::new(), 0));
         }
-    }
-    let mut links = 0;
-    let mut skipped = 0;
-    for ((set, item), cats) in &chosen {
-        if cats.len() > 1 {
-            skipped += rows
-                .iter()
-                .filter(|r| r.label.set == *set && r.label.item == **item)
-                .count();
-            continue;
+        if let Some(g) = self.group.as_mut() {
+            g.3 += 1;
+            if let Some(c) = row.label.state.category {
+                g.2.insert(c);
+            }
         }
-        let Some(cat_value) = cats.iter().next() else {
-            continue;
+        Ok(())
+    }
+
+    /// Writes the current item: one category (conflicting labels are skipped, not guessed).
+    fn flush(&mut self) -> anyhow::Result<()> {
+        let Some((set, item, cats, n)) = self.group.take() else {
+            return Ok(());
         };
-        let files = cat.item_files(item)?;
-        for category in cat_value.split(';').filter(|c| !c.is_empty()) {
-            let class = dir.join(safe_name(set)).join(safe_name(category));
+        if cats.len() > 1 {
+            self.skipped += n;
+            return Ok(());
+        }
+        let Some(value) = cats.into_iter().next() else {
+            return Ok(());
+        };
+        self.labels += n;
+        let files = self.cat.item_files(&item)?;
+        for category in value.split(';').filter(|c| !c.is_empty()) {
+            let class = self.dir.join(safe_name(&set)).join(safe_name(category));
             let target_dir = match item.level {
                 Level::Instance | Level::Volume => class,
                 // Patient IDs are PHI: the folder is named by a hash of it.
@@ -621,11 +704,11 @@ fn export_folders(
                 let link = target_dir.join(link_name(f));
                 std::os::unix::fs::symlink(f, &link)
                     .with_context(|| format!("cannot create {}", link.display()))?;
-                links += 1;
+                self.links += 1;
             }
         }
+        Ok(())
     }
-    Ok((links, skipped))
 }
 
 /// One record to import: its line (or entry) for messages, and column → value.
