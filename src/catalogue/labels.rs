@@ -155,6 +155,14 @@ pub struct ExportRow {
     pub patient_id: Option<String>,
 }
 
+/// Which way a page of items goes from its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Walk {
+    After,
+    Before,
+    From,
+}
+
 /// Which labels make an item "labelled" for next-unlabelled and progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LabelledBy<'a> {
@@ -843,7 +851,19 @@ impl Catalogue {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<LabelItem>> {
-        self.label_items_where(level, scope, after, limit, None, false)
+        self.label_items_where(level, scope, after, limit, None, Walk::After)
+    }
+
+    /// A page starting at `key` (inclusive), for jumping to an item: the page's first item is
+    /// `key` when it is in the scope, else the next one.
+    pub fn label_items_from(
+        &self,
+        level: Level,
+        scope: &Scope,
+        key: &str,
+        limit: usize,
+    ) -> Result<Vec<LabelItem>> {
+        self.label_items_where(level, scope, Some(key), limit, None, Walk::From)
     }
 
     /// The page before `before` (exclusive), in key order: "go back" and paging up.
@@ -854,7 +874,8 @@ impl Catalogue {
         before: &str,
         limit: usize,
     ) -> Result<Vec<LabelItem>> {
-        let mut v = self.label_items_where(level, scope, Some(before), limit, None, true)?;
+        let mut v =
+            self.label_items_where(level, scope, Some(before), limit, None, Walk::Before)?;
         v.reverse();
         Ok(v)
     }
@@ -870,7 +891,7 @@ impl Catalogue {
         by: LabelledBy<'_>,
     ) -> Result<Option<LabelItem>> {
         Ok(self
-            .label_items_where(level, scope, after, 1, Some((set, by)), false)?
+            .label_items_where(level, scope, after, 1, Some((set, by)), Walk::After)?
             .into_iter()
             .next())
     }
@@ -882,8 +903,9 @@ impl Catalogue {
         after: Option<&str>,
         limit: usize,
         unlabelled: Option<(&str, LabelledBy<'_>)>,
-        backwards: bool,
+        walk: Walk,
     ) -> Result<Vec<LabelItem>> {
+        let backwards = walk == Walk::Before;
         let Some(q) = item_sql(level, scope) else {
             return Ok(Vec::new());
         };
@@ -895,7 +917,11 @@ impl Catalogue {
             conds.push(format!(
                 "{} {} ?{}",
                 q.key,
-                if backwards { "<" } else { ">" },
+                match walk {
+                    Walk::After => ">",
+                    Walk::Before => "<",
+                    Walk::From => ">=",
+                },
                 n + extra.len()
             ));
         }

@@ -422,6 +422,12 @@ impl Scheme {
         toml::to_string(&out).unwrap_or_default()
     }
 
+    /// Validates a scheme built or edited in code (the TUI's scheme editor) with the same
+    /// rules and messages as [`Scheme::from_toml`]; returns it as parsed back.
+    pub fn validated(&self) -> Result<Scheme, SchemeError> {
+        Scheme::from_toml(&self.to_toml())
+    }
+
     pub fn set(&self, name: &str) -> Option<&LabelSet> {
         self.sets.iter().find(|s| s.name == name)
     }
@@ -526,6 +532,14 @@ key = "b"
         assert_eq!(s.by_key('j'), None);
         let again = Scheme::from_toml(&s.to_toml()).unwrap();
         assert_eq!(again, s);
+        assert_eq!(s.validated().unwrap(), s);
+        let mut edited = s.clone();
+        edited.sets[1].categories[0].key = '1';
+        let e = edited.validated().unwrap_err().to_string();
+        assert!(
+            e.contains("hotkey \"1\" is already used by set \"quality\", category \"good\""),
+            "{e}"
+        );
         let f = &s.sets[1];
         assert_eq!(f.normalise(&["effusion", "nodule"]), "nodule;effusion");
         assert!(s.check("quality", "poor").is_ok());
