@@ -14,6 +14,11 @@
 //! | `rows:512`, `cols:512` | matrix size |
 //! | `date:2021*` | study date (`YYYYMMDD`, wildcards) |
 //! | `path:*/sub/*` | file path (wildcards) |
+//! | `label:quality=poor` | items labelled `poor` in set `quality` by anyone (or as final label); for series/study/patient sets, the files of labelled series/studies/patients |
+//! | `label:quality` | items with any category in set `quality`; `label:quality=none` those without |
+//! | `label:none` | items without a category in any label set |
+//! | `annotator:alice` | items alice labelled (any set) |
+//! | `disagreement` | items whose annotators chose different categories in some set |
 //! | `-term` | negation of any term |
 //! | anything else | free text: path, descriptions, patient ID or name contain it (case-insensitive) |
 //!
@@ -41,6 +46,17 @@ pub enum Term {
     Status(String),
     /// Files with unacknowledged findings at or above a severity (0 info, 1 warning, 2 error).
     Findings(i64),
+    /// Items with a category in `set` (any, or `category`), by any annotator or final.
+    Label {
+        set: String,
+        category: Option<String>,
+    },
+    /// Items without a category in `set` (`None`: in any set).
+    LabelNone(Option<String>),
+    /// Items with a label by this annotator.
+    Annotator(String),
+    /// Items whose annotators disagree in some set.
+    Disagreement,
     Text(String),
     Not(Box<Term>),
 }
@@ -164,6 +180,9 @@ fn tokens(text: &str) -> Result<Vec<String>, FilterError> {
 }
 
 fn parse_term(token: &str) -> Result<Term, FilterError> {
+    if token.eq_ignore_ascii_case("disagreement") || token.eq_ignore_ascii_case("disagreements") {
+        return Ok(Term::Disagreement);
+    }
     if let Some(rest) = token.strip_prefix('-').or_else(|| token.strip_prefix('!')) {
         if rest.is_empty() {
             return Ok(Term::Text(token.to_string()));
@@ -210,6 +229,13 @@ fn parse_term(token: &str) -> Result<Term, FilterError> {
                 }
             }
             "status" => return Ok(Term::Status(value.to_ascii_lowercase())),
+            "label" | "labels" => return parse_label(value),
+            "annotator" | "by" => {
+                if value.is_empty() {
+                    return Err(FilterError("annotator: needs a name".into()));
+                }
+                return Ok(Term::Annotator(value.to_string()));
+            }
             "tag" => return parse_has_tag(value),
             _ => {}
         }
@@ -235,6 +261,38 @@ fn parse_term(token: &str) -> Result<Term, FilterError> {
         )));
     }
     Ok(Term::Text(token.to_string()))
+}
+
+/// `label:none`, `label:SET`, `label:SET=CATEGORY`, `label:SET=none`.
+fn parse_label(value: &str) -> Result<Term, FilterError> {
+    let (set, category) = match value.split_once('=') {
+        Some((s, c)) => (s, Some(c)),
+        None => (value, None),
+    };
+    if set.is_empty() {
+        return Err(FilterError(
+            "label: expected label:none, label:SET or label:SET=CATEGORY".into(),
+        ));
+    }
+    if category.is_none() && set.eq_ignore_ascii_case("none") {
+        return Ok(Term::LabelNone(None));
+    }
+    Ok(match category {
+        Some(c) if c.eq_ignore_ascii_case("none") => Term::LabelNone(Some(set.to_string())),
+        Some("") => {
+            return Err(FilterError(format!(
+                "label:{set}=: expected a category after ="
+            )))
+        }
+        Some(c) => Term::Label {
+            set: set.to_string(),
+            category: Some(c.to_string()),
+        },
+        None => Term::Label {
+            set: set.to_string(),
+            category: None,
+        },
+    })
 }
 
 fn parse_has_tag(value: &str) -> Result<Term, FilterError> {
@@ -331,5 +389,36 @@ mod tests {
         assert!(Filter::parse("desc:\"open").is_err());
         assert!(Filter::parse("tag:zz,*").is_err());
         assert!(Filter::parse("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn label_terms() {
+        let f = Filter::parse("label:none label:quality=poor label:quality label:q=none annotator:alice disagreement -label:x=y")
+            .unwrap();
+        assert_eq!(
+            f.terms,
+            vec![
+                Term::LabelNone(None),
+                Term::Label {
+                    set: "quality".into(),
+                    category: Some("poor".into())
+                },
+                Term::Label {
+                    set: "quality".into(),
+                    category: None
+                },
+                Term::LabelNone(Some("q".into())),
+                Term::Annotator("alice".into()),
+                Term::Disagreement,
+                Term::Not(Box::new(Term::Label {
+                    set: "x".into(),
+                    category: Some("y".into())
+                })),
+            ]
+        );
+        assert!(!f.series_level());
+        assert!(Filter::parse("label:").is_err());
+        assert!(Filter::parse("label:q=").is_err());
+        assert!(Filter::parse("annotator:").is_err());
     }
 }

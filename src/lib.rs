@@ -8,6 +8,7 @@ pub mod checks;
 pub mod cli;
 pub mod filter;
 pub mod formats;
+pub mod labels;
 pub mod phi;
 pub mod preview;
 pub mod scan;

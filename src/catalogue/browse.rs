@@ -167,6 +167,9 @@ fn instance_term(t: &Term, params: &mut Vec<Value>) -> String {
             "f.status = ?".into()
         }
         Term::Findings(rank) => findings_term(*rank, params),
+        Term::Label { .. } | Term::LabelNone(_) | Term::Annotator(_) | Term::Disagreement => {
+            label_term(t, INSTANCE_ITEM, params)
+        }
         Term::Text(text) => {
             let like = format!("%{text}%");
             for _ in 0..5 {
@@ -196,11 +199,64 @@ fn file_term(t: &Term, params: &mut Vec<Value>) -> String {
             "f.status = ?".into()
         }
         Term::Findings(rank) => findings_term(*rank, params),
+        Term::Label { .. } | Term::LabelNone(_) | Term::Annotator(_) | Term::Disagreement => {
+            label_term(t, FILE_ITEM, params)
+        }
         Term::Text(text) => {
             params.push(Value::Text(format!("%{text}%")));
             "f.path LIKE ?".into()
         }
         Term::Not(inner) => format!("NOT coalesce(({}), 0)", file_term(inner, params)),
+        _ => "0".into(),
+    }
+}
+
+/// Which labels belong to the row (alias `l`) over the instance join: the file's own
+/// (instance level) or its series', study's or patient's. The `IN` list lets SQLite use the
+/// labels' `(item, ...)` index; the `CASE` keeps a key from matching at the wrong level.
+const INSTANCE_ITEM: &str = "l.item IN (f.path, s.series_uid, st.study_uid, p.patient_id) \
+     AND l.item = CASE l.level WHEN 'instance' THEN f.path WHEN 'volume' THEN f.path \
+     WHEN 'series' THEN s.series_uid WHEN 'study' THEN st.study_uid ELSE p.patient_id END";
+/// The same over files alone (volumes): only file-level labels.
+const FILE_ITEM: &str = "l.item = f.path AND l.level IN ('instance', 'volume')";
+
+/// SQL for the label terms (see [`crate::filter`]); `item` ties `l` to the row. The unary `+`
+/// keeps SQLite from probing the labels by set or annotator (thousands of rows per file)
+/// instead of by item (a handful).
+fn label_term(t: &Term, item: &str, params: &mut Vec<Value>) -> String {
+    let item_a = item.replace("l.", "a.");
+    match t {
+        Term::Label { set, category } => {
+            params.push(Value::Text(set.clone()));
+            let mut sql = format!(
+                "EXISTS (SELECT 1 FROM labels l WHERE {item} AND +l.set_name = ? AND l.category IS NOT NULL"
+            );
+            if let Some(c) = category {
+                params.push(Value::Text(c.clone()));
+                sql.push_str(" AND instr(';' || l.category || ';', ';' || ? || ';') > 0");
+            }
+            sql.push(')');
+            sql
+        }
+        Term::LabelNone(set) => {
+            let mut sql =
+                format!("NOT EXISTS (SELECT 1 FROM labels l WHERE {item} AND l.category IS NOT NULL");
+            if let Some(s) = set {
+                params.push(Value::Text(s.clone()));
+                sql.push_str(" AND +l.set_name = ?");
+            }
+            sql.push(')');
+            sql
+        }
+        Term::Annotator(who) => {
+            params.push(Value::Text(who.clone()));
+            format!("EXISTS (SELECT 1 FROM labels l WHERE {item} AND +l.annotator = ?)")
+        }
+        Term::Disagreement => format!(
+            "EXISTS (SELECT 1 FROM labels a JOIN labels b ON b.item = a.item AND b.set_name = a.set_name \
+             AND b.final = 0 AND b.category IS NOT NULL AND b.category <> a.category \
+             WHERE {item_a} AND +a.final = 0 AND a.category IS NOT NULL)"
+        ),
         _ => "0".into(),
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod browse;
 pub mod findings;
+pub mod labels;
 mod phi;
 mod rows;
 mod schema;
@@ -15,7 +16,7 @@ pub use phi::{DeidSource, PhiFileRow, PhiSummaryRow, RevealRow};
 
 pub use rows::{FileKind, FileStatus, InstanceRow, VolumeRow};
 pub use stats::Stats;
-pub use write::{KnownFile, Payload, ScannedFile, Writer};
+pub use write::{now, KnownFile, Payload, ScannedFile, Writer};
 
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
@@ -43,6 +44,9 @@ pub enum CatalogueError {
     },
     #[error("catalogue {0} does not exist")]
     Missing(PathBuf),
+    /// A label change refused (unknown set, conflict with another process, scheme mismatch).
+    #[error("{0}")]
+    Label(String),
 }
 
 pub type Result<T> = std::result::Result<T, CatalogueError>;
@@ -182,13 +186,24 @@ impl Catalogue {
         }
         let path = self.path.clone();
         for (i, step) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
+            // IMMEDIATE, and the version read again inside the transaction: two processes
+            // opening an old catalogue at once migrate it once.
             let tx = self
                 .conn
-                .transaction()
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(|source| CatalogueError::Sqlite {
                     path: path.clone(),
                     source,
                 })?;
+            let now: i64 = tx
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .map_err(|source| CatalogueError::Sqlite {
+                    path: path.clone(),
+                    source,
+                })?;
+            if now > i as i64 {
+                continue;
+            }
             tx.execute_batch(step)
                 .and_then(|_| tx.pragma_update(None, "user_version", (i + 1) as i64))
                 .and_then(|_| tx.commit())

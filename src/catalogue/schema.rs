@@ -4,7 +4,7 @@
 //! refused rather than misread.
 
 /// Each entry upgrades the schema from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// Version 1: files, the DICOM hierarchy, volumes, every header as JSONB, scans and history.
 const V1: &str = r#"
@@ -337,4 +337,73 @@ CREATE TABLE deid_plan (
     value       TEXT,
     updated     REAL NOT NULL
 );
+"#;
+
+/// Version 4: labelling (issue 7): the label scheme, current labels per item, label set and
+/// annotator (plus adjudicated final labels), and the append-only history of every change.
+/// Items are keyed by what survives a rescan: the file's path (instance, volume), the Series
+/// or Study Instance UID, or the Patient ID, never a row id.
+const V4: &str = r#"
+-- The scheme as loaded (TOML text), one row.
+CREATE TABLE label_scheme (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    toml        TEXT NOT NULL,
+    loaded      REAL NOT NULL,
+    loaded_by   TEXT
+);
+
+-- The scheme's sets and categories, rewritten with label_scheme (for queries).
+CREATE TABLE label_sets (
+    name        TEXT PRIMARY KEY,
+    position    INTEGER NOT NULL,
+    level       TEXT NOT NULL CHECK (level IN ('instance', 'series', 'study', 'patient', 'volume')),
+    multi       INTEGER NOT NULL,
+    description TEXT
+);
+CREATE TABLE label_categories (
+    set_name    TEXT NOT NULL REFERENCES label_sets(name) ON DELETE CASCADE,
+    name        TEXT NOT NULL,
+    position    INTEGER NOT NULL,
+    hotkey      TEXT NOT NULL UNIQUE,
+    description TEXT,
+    PRIMARY KEY (set_name, name)
+) WITHOUT ROWID;
+
+-- Current labels: one row per (item, set, annotator), and at most one final (adjudicated)
+-- row per (item, set). A cleared label's row is deleted; its history stays.
+CREATE TABLE labels (
+    id          INTEGER PRIMARY KEY,
+    item        TEXT NOT NULL,          -- path (instance, volume), series/study UID, patient ID
+    set_name    TEXT NOT NULL,
+    level       TEXT NOT NULL,
+    final       INTEGER NOT NULL DEFAULT 0,
+    annotator   TEXT NOT NULL,          -- for a final row: who adjudicated
+    category    TEXT,                   -- NULL: only a note or the uncertain flag; multi: 'a;b'
+    uncertain   INTEGER NOT NULL DEFAULT 0,
+    note        TEXT,
+    at          REAL NOT NULL,
+    UNIQUE (item, set_name, final, annotator)
+);
+CREATE UNIQUE INDEX labels_one_final ON labels(item, set_name) WHERE final = 1;
+CREATE INDEX labels_set ON labels(set_name, final, category);
+CREATE INDEX labels_annotator ON labels(annotator, set_name);
+
+-- Every change to labels, never updated or deleted: the audit trail.
+CREATE TABLE label_history (
+    id          INTEGER PRIMARY KEY,
+    at          REAL NOT NULL,
+    item        TEXT NOT NULL,
+    set_name    TEXT NOT NULL,
+    level       TEXT NOT NULL,
+    final       INTEGER NOT NULL,
+    annotator   TEXT NOT NULL,
+    action      TEXT NOT NULL,          -- assign, clear, uncertain, note, adjudicate, import, undo, redo
+    old_category TEXT,
+    category    TEXT,                   -- the state after the change
+    uncertain   INTEGER NOT NULL,
+    note        TEXT,
+    session     TEXT                    -- the labelling session (process) that made it
+);
+CREATE INDEX label_history_item ON label_history(item, set_name);
+CREATE INDEX label_history_annotator ON label_history(annotator, at);
 "#;

@@ -4,6 +4,7 @@
 //! 2 usage or I/O errors. A closed stdout (e.g. `| head`) is not an error.
 
 mod check;
+mod labels;
 mod output;
 mod phi;
 pub mod preview;
@@ -175,6 +176,9 @@ pub enum Command {
         #[arg(required = true)]
         values: Vec<String>,
     },
+    /// Labelling: the label scheme, scriptable labelling and adjudication, history, counts and
+    /// agreement, export (csv, jsonl, class-per-folder symlinks) and import.
+    Labels(LabelsArgs),
     /// The de-identification plan stored in the catalogue: load from / save to TOML, or print.
     Plan {
         #[arg(long, value_name = "FILE")]
@@ -182,6 +186,15 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         save: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LabelsArgs {
+    /// A label scheme (TOML) to validate and store in the catalogue first
+    #[arg(long, value_name = "FILE")]
+    labels: Option<PathBuf>,
+    #[command(subcommand)]
+    command: labels::LabelsCommand,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -406,6 +419,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Reidentify { pseudonyms, values } => {
             phi::reidentify(&mut out, &pseudonyms, &values)
         }
+        Command::Labels(a) => labels::run(&mut out, &db.path(), a.labels.as_deref(), a.command),
         Command::Plan { load, save } => {
             phi::plan(&mut out, &db.path(), load.as_deref(), save.as_deref())
         }

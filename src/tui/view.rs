@@ -1218,6 +1218,7 @@ pub fn help_lines(app: &App) -> Vec<String> {
         "  Manufacturer=GE*  0018,0050=5   any keyword or tag, * and ? wildcards".into(),
         "  tag:0029,*  has an element of group 0029   kind:nifti  status:corrupt".into(),
         "  findings:error  files with unacknowledged findings (error|warning|info)".into(),
+        "  label:none  label:SET=CAT  label:SET  annotator:NAME  disagreement".into(),
         "  sop:  ts:  rows:512  cols:  date:2021*  path:*/x/*  ext:  free text".into(),
         "Commands (:): quit · filter EXPR · clear · theme dark|light|high-contrast".into(),
         "  overview · browser · folders · findings · errors · phi · sort · mark · compare".into(),
