@@ -147,6 +147,8 @@ fn main() {
         theme: Some("dark".into()),
         read_only: true,
         graphics: None,
+        labels: None,
+        annotator: None,
     })
     .expect("prepare");
     let mut term = Terminal::new(TestBackend::new(160, 48)).expect("terminal");

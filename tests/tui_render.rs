@@ -36,6 +36,8 @@ fn app(db: &Path) -> App {
         theme: Some("dark".into()),
         read_only: true,
         graphics: None,
+        labels: None,
+        annotator: None,
     })
     .unwrap();
     app.db_label = "catalogue.sqlite".into();
@@ -332,6 +334,8 @@ fn findings_pane_lists_rules_jumps_to_the_element_and_acknowledges() {
         theme: Some("dark".into()),
         read_only: false,
         graphics: None,
+        labels: None,
+        annotator: None,
     })
     .unwrap();
     a.db_label = "catalogue.sqlite".into();
@@ -411,6 +415,8 @@ fn phi_app(read_only: bool) -> (tempfile::TempDir, PathBuf, dicura::synth::Plant
         theme: Some("dark".into()),
         read_only,
         graphics: None,
+        labels: None,
+        annotator: None,
     })
     .unwrap();
     a.db_label = "catalogue.sqlite".into();

@@ -5,7 +5,7 @@
 use super::{Catalogue, Result};
 use crate::filter::{Column, Filter, Term};
 use rusqlite::types::Value;
-use rusqlite::{params_from_iter, Connection, ToSql};
+use rusqlite::{params_from_iter, Connection, OptionalExtension, ToSql};
 use std::rc::Rc;
 
 /// Rows fetched per page.
@@ -785,6 +785,33 @@ impl Catalogue {
             let rows = stmt.query_map([series], |r| r.get(0))?;
             rows.collect()
         })
+    }
+
+    /// The catalogue id of the (not removed) file at `path`.
+    pub fn file_id_of(&self, path: &str) -> Result<Option<i64>> {
+        self.sql(|c| {
+            c.query_row(
+                "SELECT id FROM files WHERE path = ?1 AND removed_at IS NULL",
+                [path],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+    }
+
+    /// The row id a labelled item is shown with: files.id (instance, volume), series.id,
+    /// studies.id or patients.id.
+    pub fn label_item_id(&self, item: &crate::catalogue::labels::ItemRef) -> Result<Option<i64>> {
+        use crate::labels::scheme::Level;
+        let sql = match item.level {
+            Level::Instance | Level::Volume => {
+                "SELECT id FROM files WHERE path = ?1 AND removed_at IS NULL"
+            }
+            Level::Series => "SELECT id FROM series WHERE series_uid = ?1",
+            Level::Study => "SELECT id FROM studies WHERE study_uid = ?1",
+            Level::Patient => "SELECT id FROM patients WHERE patient_id = ?1",
+        };
+        self.sql(|c| c.query_row(sql, [&item.key], |r| r.get(0)).optional())
     }
 
     /// The paths of a series' files (not removed ones), in instance-number order: what the

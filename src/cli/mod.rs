@@ -43,6 +43,12 @@ pub struct Cli {
     /// config file's `graphics`, else detected by asking the terminal]
     #[arg(long, value_name = "PROTOCOL")]
     pub graphics: Option<String>,
+    /// A label scheme (TOML) to validate and store in the catalogue, for labelling (6)
+    #[arg(long, value_name = "FILE")]
+    pub labels: Option<PathBuf>,
+    /// Who labels [default: $DICURA_USER, else the login name]
+    #[arg(long, value_name = "NAME")]
+    pub annotator: Option<String>,
 }
 
 #[derive(Debug, clap::Args, Clone)]
@@ -297,6 +303,8 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             theme: cli.theme,
             read_only: cli.read_only,
             graphics: cli.graphics,
+            labels: cli.labels,
+            annotator: cli.annotator,
         })?;
         return Ok(0);
     };

@@ -24,6 +24,7 @@ pub enum Screen {
     Folders,
     Findings,
     Phi,
+    Label,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +44,8 @@ pub enum Mode {
     Ack,
     /// Typing the replacement value of a plan decision.
     PlanValue,
+    /// Typing the labelling note of the current item.
+    LabelNote,
 }
 
 /// The findings screen: counts per rule, then the findings of one rule.
@@ -124,6 +127,9 @@ pub struct App {
     pub graphics: Option<String>,
     /// Clear the terminal before the next draw (a picture left the screen).
     pub clear_screen: bool,
+    pub labels: super::label_pane::LabelView,
+    /// Suspend the console and edit the label scheme in `$EDITOR` (the event loop does it).
+    pub edit_scheme: bool,
 }
 
 /// How far a list-movement key moves the cursor in a list of `n` rows with `page` rows on
@@ -190,6 +196,8 @@ impl App {
             ),
             graphics: None,
             clear_screen: false,
+            labels: super::label_pane::LabelView::new(&crate::phi::who()),
+            edit_scheme: false,
         };
         app.meta.set(Content::Empty);
         app.hint();
@@ -481,6 +489,10 @@ impl App {
                 }
                 if self.screen == Screen::Folders {
                     self.load_folder();
+                }
+                if self.screen == Screen::Label {
+                    self.labels.items.clear();
+                    self.open_labels();
                 }
             }
             Err(e) => self.error(format!("filter: {e}")),
@@ -1190,6 +1202,10 @@ impl App {
                 self.load_phi();
             }
             "plan" => self.plan_command(&rest),
+            "label" | "labels" => self.open_labels(),
+            "scheme" | "goto" | "history" | "advance" | "adjudicate" => {
+                self.label_command(cmd, &rest)
+            }
             "errors" => {
                 self.screen = Screen::Browser;
                 self.set_filter("findings:error");
@@ -1232,7 +1248,12 @@ impl App {
                 }
                 return;
             }
-            Mode::Filter | Mode::Command | Mode::Search | Mode::Ack | Mode::PlanValue => {
+            Mode::Filter
+            | Mode::Command
+            | Mode::Search
+            | Mode::Ack
+            | Mode::PlanValue
+            | Mode::LabelNote => {
                 match ev.code {
                     KeyCode::Esc => {
                         self.mode = Mode::Normal;
@@ -1246,6 +1267,7 @@ impl App {
                             Mode::Filter => self.set_filter(&text),
                             Mode::Command => self.run_command(&text),
                             Mode::Ack => self.acknowledge(&text),
+                            Mode::LabelNote => self.label_note(&text),
                             Mode::PlanValue => {
                                 self.plan_decide(crate::phi::plan::PlanAction::Replace, Some(text))
                             }
@@ -1278,6 +1300,23 @@ impl App {
             self.input.clear();
             return;
         }
+        if self.screen == Screen::Label {
+            // The labelling screen owns the keyboard: letters and digits are category keys.
+            match ev.code {
+                KeyCode::Esc | KeyCode::Char('q') => {
+                    self.screen = Screen::Browser;
+                    self.clear_screen = true;
+                    self.preview.visible = false;
+                    self.hint();
+                }
+                KeyCode::Char('/') => {
+                    self.mode = Mode::Filter;
+                    self.input = self.scope.filter.text.clone();
+                }
+                _ => self.label_key(&ev),
+            }
+            return;
+        }
         if ev.code == KeyCode::Esc || k.is(&ev, "quit") {
             // Back out one level; quit from the top.
             if self.focus == Focus::Meta && self.screen != Screen::Overview {
@@ -1302,6 +1341,10 @@ impl App {
             self.screen = Screen::Findings;
             self.focus = Focus::Tree;
             self.load_findings();
+            return;
+        }
+        if k.is(&ev, "label") {
+            self.open_labels();
             return;
         }
         if k.is(&ev, "phi") {
@@ -1351,6 +1394,7 @@ impl App {
                 }
             }
             (Screen::Phi, _) => self.phi_key(&ev),
+            (Screen::Label, _) => self.label_key(&ev),
             (Screen::Browser | Screen::Folders, Focus::Meta) if self.preview.visible => {
                 if k.is(&ev, "preview") {
                     self.toggle_preview();

@@ -43,6 +43,11 @@ pub const ACTIONS: &[(&str, &str, &str)] = &[
         "PHI review: attributes, private creators, leaks, risks; Enter lists the files",
     ),
     (
+        "label",
+        "6",
+        "labelling: the scheme's hotkeys label the item and move on (q leaves)",
+    ),
+    (
         "plan_keep",
         "K",
         "PHI plan: keep the selected attribute/creator",

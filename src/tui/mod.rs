@@ -7,6 +7,7 @@
 pub mod app;
 pub mod jobs;
 pub mod keys;
+pub mod label_pane;
 pub mod meta;
 pub mod phi_pane;
 pub mod preview_pane;
@@ -35,6 +36,10 @@ pub struct TuiOptions {
     /// Terminal graphics for previews: sixel, kitty, iterm, halfblocks, none; `None` (or
     /// `auto`): the config file's choice, else detected.
     pub graphics: Option<String>,
+    /// A label scheme (TOML) to validate and store in the catalogue at start.
+    pub labels: Option<PathBuf>,
+    /// Who labels (default: `$DICURA_USER`, else the login name).
+    pub annotator: Option<String>,
 }
 
 /// Resolves the catalogue and what to scan, loads theme and keys, and builds the app
@@ -73,6 +78,24 @@ pub fn prepare(opts: &TuiOptions) -> anyhow::Result<(app::App, Option<PathBuf>)>
         // Checked now, so a typo is an error before the screen is taken over.
         preview_pane::picker_choice(g).map_err(anyhow::Error::msg)?;
     }
+    if let Some(a) = &opts.annotator {
+        app.labels = label_pane::LabelView::new(a);
+    }
+    if let Some(path) = &opts.labels {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("label scheme {}", path.display()))?;
+        let scheme = crate::labels::scheme::Scheme::from_toml(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        if opts.read_only {
+            app.labels.scheme = Some(scheme);
+        } else {
+            let who = app.labels.session.annotator().to_string();
+            Catalogue::open(&app.db_path)
+                .and_then(|c| c.label_scheme_save(&scheme, &who))
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            app.labels.scheme = Some(scheme);
+        }
+    }
     if let Some(e) = key_errors.first() {
         app.error(format!("config: {e}"));
     }
@@ -89,13 +112,18 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
     }
-    // The terminal's graphics protocol and font size (queries with a timeout), for previews;
-    // asked before the terminal is taken over, so the answers are not read as keys.
+    let mut terminal = ratatui::init();
+    // The first screen at once; then the terminal's graphics protocol and font size (queries
+    // with a timeout), for previews, before any key is read (so answers are not taken as keys).
+    terminal.draw(|f| view::draw(&mut app, f))?;
     match preview_pane::picker(app.graphics.as_deref()) {
         Ok(p) => app.preview = preview_pane::PreviewView::start(p, app.graphics.as_deref()),
         Err(e) => app.error(e),
     }
-    let mut terminal = ratatui::init();
+    // The query leaves raw mode off when it is done: the console needs it back. And a
+    // terminal that does not know a query may have printed something: draw everything again.
+    crossterm::terminal::enable_raw_mode()?;
+    terminal.clear()?;
     // When the terminal goes away (an SSH drop), crossterm can spin inside its read of a closed
     // tty and never return to the loop that checks the signal flag: a watchdog ends the
     // process shortly after SIGHUP/SIGTERM if the loop has not.
@@ -151,6 +179,13 @@ fn event_loop(
         if app.poll_preview() {
             dirty = true;
         }
+        if std::mem::take(&mut app.edit_scheme) {
+            edit_scheme(app, terminal)?;
+            dirty = true;
+        }
+        if app.screen == app::Screen::Label {
+            app.labels_progress(false);
+        }
         if std::mem::take(&mut app.clear_screen) {
             // A picture left the screen (pane hidden, layout changed): no stale pixels.
             terminal.clear()?;
@@ -160,6 +195,48 @@ fn event_loop(
             dirty = true;
         }
     }
+}
+
+/// `:scheme edit`: the scheme (or a template) in `$EDITOR`, then validated and stored; the
+/// console is suspended meanwhile. An invalid scheme is reported and nothing is stored.
+fn edit_scheme(app: &mut app::App, terminal: &mut ratatui::DefaultTerminal) -> anyhow::Result<()> {
+    let text = match &app.labels.scheme {
+        Some(s) => s.to_toml(),
+        None => crate::labels::scheme::TEMPLATE.to_string(),
+    };
+    let dir = tempfile_dir()?;
+    let path = dir.join("labels.toml");
+    std::fs::write(&path, text)?;
+    let editor = std::env::var("VISUAL")
+        .or_else(|_| std::env::var("EDITOR"))
+        .unwrap_or_else(|_| "vi".into());
+    ratatui::restore();
+    let status = std::process::Command::new(&editor).arg(&path).status();
+    *terminal = ratatui::init();
+    terminal.clear()?;
+    let edited = std::fs::read_to_string(&path);
+    let _ = std::fs::remove_dir_all(&dir);
+    match (status, edited) {
+        (Ok(s), Ok(t)) if s.success() => match crate::labels::scheme::Scheme::from_toml(&t) {
+            Ok(scheme) => app.label_scheme_store(scheme),
+            Err(e) => app.error(e.to_string().replace('\n', " ")),
+        },
+        (Ok(_), _) => app.error(format!("{editor} failed: scheme unchanged")),
+        (Err(e), _) => app.error(format!("{editor}: {e}")),
+    }
+    Ok(())
+}
+
+/// A private directory for the edited scheme.
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    let base = std::env::temp_dir().join(format!(
+        "dicura-{}-{}",
+        std::process::id(),
+        crate::catalogue::now() as u64
+    ));
+    std::fs::DirBuilder::new().mode(0o700).create(&base)?;
+    Ok(base)
 }
 
 /// Puts text on the clipboard of the terminal the user sits at (works over SSH).

@@ -15,6 +15,9 @@ use ratatui_image::protocol::Protocol;
 use ratatui_image::Resize;
 use std::collections::VecDeque;
 
+/// An index meaning "the middle image".
+pub const MIDDLE: usize = usize::MAX / 2;
+
 /// What is previewed, by its catalogue identity (to drop stale answers).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceKey {
@@ -31,6 +34,9 @@ pub struct Request {
     pub cells: (u16, u16),
     /// 1:1 (crop to the pane) instead of fitting.
     pub native: bool,
+    /// Prepare it (decode and encode into the worker's cache) without answering: the item a
+    /// labelling keypress will move to.
+    pub prefetch: bool,
 }
 
 /// What the pane prints around the picture (everything of the render but the pixels).
@@ -59,6 +65,7 @@ pub struct Answer {
 }
 
 /// A picture ready to draw.
+#[derive(Clone)]
 pub struct Shown {
     pub protocol: Protocol,
     pub info: Info,
@@ -124,7 +131,7 @@ impl PreviewView {
         let middle = !matches!(source, Source::Dicom { .. });
         self.key = Some(key);
         self.source = Some(source);
-        self.view.index = if middle { usize::MAX / 2 } else { 0 };
+        self.view.index = if middle { MIDDLE } else { 0 };
         self.view.axis = None;
         self.view.time = 0;
         if matches!(self.view.window, Window::Header(_) | Window::VoiLut(_)) {
@@ -157,6 +164,33 @@ impl PreviewView {
             view: self.view.clone(),
             cells: self.cells,
             native: self.native,
+            prefetch: false,
+        });
+    }
+
+    /// Prepares `source` as [`PreviewView::select`] would show it, ahead of time.
+    pub fn prefetch(&mut self, key: SourceKey, source: Source) {
+        if self.cells.0 == 0 || self.cells.1 == 0 {
+            return;
+        }
+        let mut view = self.view.clone();
+        view.index = if matches!(source, Source::Dicom { .. }) {
+            0
+        } else {
+            MIDDLE
+        };
+        view.axis = None;
+        view.time = 0;
+        if matches!(view.window, Window::Header(_) | Window::VoiLut(_)) {
+            view.window = Window::Default;
+        }
+        let _ = self.tx.send(Request {
+            key,
+            source,
+            view,
+            cells: self.cells,
+            native: self.native,
+            prefetch: true,
         });
     }
 
@@ -298,7 +332,7 @@ impl PreviewView {
                 .and_then(|i| axes.get(i + 1).copied()),
         };
         self.view.axis = next;
-        self.view.index = usize::MAX / 2;
+        self.view.index = MIDDLE;
         self.request();
         Ok(())
     }
@@ -331,26 +365,62 @@ impl Opens {
     }
 }
 
+/// Pictures already encoded, by what they show (prefetched items, recent views).
+type Done = VecDeque<((SourceKey, View, (u16, u16), bool), Shown)>;
+
+fn cache_key(r: &Request) -> (SourceKey, View, (u16, u16), bool) {
+    (r.key.clone(), r.view.clone(), r.cells, r.native)
+}
+
 fn worker(picker: Picker, rx: Receiver<Request>, tx: Sender<Answer>) {
     let mut opens = Opens(VecDeque::new());
-    while let Ok(mut req) = rx.recv() {
-        while let Ok(newer) = rx.try_recv() {
-            req = newer;
+    let mut done: Done = VecDeque::new();
+    while let Ok(first) = rx.recv() {
+        // The newest request to answer; prefetches after it.
+        let mut real = None;
+        let mut pre: Vec<Request> = Vec::new();
+        for r in std::iter::once(first).chain(rx.try_iter()) {
+            if r.prefetch {
+                pre.push(r);
+            } else {
+                real = Some(r);
+            }
         }
-        let t = std::time::Instant::now();
-        let result = render(&picker, &mut opens, &req);
-        let answer = Answer {
-            key: req.key.clone(),
-            view: req.view.clone(),
-            cells: req.cells,
-            result,
-            millis: t.elapsed().as_secs_f64() * 1e3,
-        };
-        if tx.send(answer).is_err() {
-            return;
+        if let Some(req) = &real {
+            let t = std::time::Instant::now();
+            let key = cache_key(req);
+            let result = match done.iter().find(|(k, _)| *k == key) {
+                Some((_, s)) => Ok(s.clone()),
+                None => render(&picker, &mut opens, req),
+            };
+            if let Ok(s) = &result {
+                remember(&mut done, key, s.clone());
+            }
+            let answer = Answer {
+                key: req.key.clone(),
+                view: req.view.clone(),
+                cells: req.cells,
+                result,
+                millis: t.elapsed().as_secs_f64() * 1e3,
+            };
+            if tx.send(answer).is_err() {
+                return;
+            }
+        }
+        for p in pre.iter().rev().take(2) {
+            if !rx.is_empty() {
+                break;
+            }
+            let key = cache_key(p);
+            if done.iter().any(|(k, _)| *k == key) {
+                continue;
+            }
+            if let Ok(s) = render(&picker, &mut opens, p) {
+                remember(&mut done, key, s);
+            }
         }
         // Idle: decode the neighbours, so the next keypress only windows and encodes.
-        if rx.is_empty() {
+        if let Some(req) = real.filter(|_| rx.is_empty()) {
             if let Ok(o) = opens.get(&req.key, &req.source) {
                 for d in [1isize, -1] {
                     if !rx.is_empty() {
@@ -368,6 +438,12 @@ fn worker(picker: Picker, rx: Receiver<Request>, tx: Sender<Answer>) {
     }
 }
 
+fn remember(done: &mut Done, key: (SourceKey, View, (u16, u16), bool), s: Shown) {
+    done.retain(|(k, _)| *k != key);
+    done.push_front((key, s));
+    done.truncate(8);
+}
+
 /// The pane's pixel size for `cells`, from the terminal's font size.
 pub fn pixels(picker: &Picker, cells: (u16, u16)) -> (u32, u32) {
     let f = picker.font_size();
@@ -381,7 +457,12 @@ fn render(picker: &Picker, opens: &mut Opens, req: &Request) -> Result<Shown, St
     let opened = opens.get(&req.key, &req.source)?;
     let mut view = req.view.clone();
     let n = opened.count(view.axis).max(1);
-    view.index = view.index.min(n - 1);
+    // `MIDDLE` asks for the middle image (series, volumes, a new axis).
+    view.index = if view.index == MIDDLE {
+        n / 2
+    } else {
+        view.index.min(n - 1)
+    };
     view.max_size = if req.native {
         None
     } else {
@@ -451,7 +532,13 @@ pub fn picker(choice: Option<&str>) -> Result<Picker, String> {
     if matches!(forced, Some(None) | Some(Some(ProtocolType::Halfblocks))) {
         return Ok(Picker::halfblocks());
     }
-    let queried = Picker::from_query_stdio().ok();
+    // Terminals answer in milliseconds, over SSH in a round trip; one that never answers
+    // (some multiplexers) costs this much once, at start.
+    let options = ratatui_image::picker::cap_parser::QueryStdioOptions {
+        timeout: std::time::Duration::from_millis(600),
+        ..Default::default()
+    };
+    let queried = Picker::from_query_stdio_with_options(options).ok();
     let font_known = queried
         .as_ref()
         .is_some_and(|p| p.protocol_type() != ProtocolType::Halfblocks);

@@ -24,6 +24,7 @@ pub fn draw(app: &mut App, f: &mut Frame) {
     draw_tabs(app, f, tabs);
     match app.screen {
         Screen::Overview => draw_overview(app, f, body),
+        Screen::Label => draw_label(app, f, body),
         Screen::Phi => {
             let [left, right] =
                 Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
@@ -66,6 +67,7 @@ fn draw_tabs(app: &App, f: &mut Frame, area: Rect) {
         ("Folders", Screen::Folders),
         ("Findings", Screen::Findings),
         ("PHI", Screen::Phi),
+        ("Label", Screen::Label),
     ]
     .iter()
     .enumerate()
@@ -854,6 +856,204 @@ pub fn draw_preview(app: &mut App, f: &mut Frame, area: Rect) {
     }
 }
 
+/// The labelling screen: the picture large on the left, the item's facts and labels on the
+/// right, the label bar (every set's hotkeys) at the bottom.
+fn draw_label(app: &mut App, f: &mut Frame, area: Rect) {
+    use super::label_pane::Advance;
+    let t = app.theme.clone();
+    let Some(scheme) = app.labels.scheme.clone() else {
+        let b = block(app, " Label ".into(), true);
+        let msg = if app.labels.message.is_empty() {
+            "no label scheme".to_string()
+        } else {
+            app.labels.message.clone()
+        };
+        f.render_widget(Paragraph::new(msg).block(b).wrap(Wrap { trim: true }), area);
+        return;
+    };
+    let bar_h = (scheme.sets.len() as u16 + 2).min(area.height / 3).max(3);
+    let [main, bar] = Layout::vertical([Constraint::Min(3), Constraint::Length(bar_h)]).areas(area);
+    let [pic, side] =
+        Layout::horizontal([Constraint::Percentage(62), Constraint::Percentage(38)]).areas(main);
+    draw_preview(app, f, pic);
+
+    let lv = &app.labels;
+    let set = scheme.sets.get(lv.set);
+    let me = lv.session.annotator().to_string();
+    let p = lv.progress;
+    let now = crate::catalogue::now();
+    let rate = lv.session.rate_per_minute(now);
+    let eta = lv
+        .session
+        .eta(p.total.saturating_sub(p.labelled), now)
+        .map(|d| {
+            let m = d.as_secs() / 60;
+            if m >= 60 {
+                format!("{}h{:02}", m / 60, m % 60)
+            } else {
+                format!("{m} min")
+            }
+        });
+    let title = format!(
+        " {}{} ({}) · {} ",
+        if lv.adjudicate {
+            "Adjudicate "
+        } else {
+            "Label "
+        },
+        set.map_or("", |s| s.name.as_str()),
+        set.map_or(String::new(), |s| s.level.to_string()),
+        me,
+    );
+    let b = block(app, title, true);
+    let inner = b.inner(side);
+    f.render_widget(b, side);
+    let w = inner.width as usize;
+    let pct = if p.total > 0 {
+        100.0 * p.labelled as f64 / p.total as f64
+    } else {
+        0.0
+    };
+    let mut lines: Vec<Line> = vec![
+        Line::from(vec![
+            Span::styled(
+                format!("{}/{} labelled ({pct:.0}%)", p.labelled, p.total),
+                t.title,
+            ),
+            Span::styled(
+                match (rate, eta) {
+                    (Some(r), Some(e)) => format!(" · {r:.0}/min · ETA {e}"),
+                    (Some(r), None) => format!(" · {r:.0}/min"),
+                    _ => String::new(),
+                },
+                t.info,
+            ),
+        ]),
+        Line::from(Span::styled(
+            format!(
+                "item {} of this page · {}",
+                lv.cursor + 1,
+                match lv.advance {
+                    Advance::NextUnlabelled => "a label moves to the next unlabelled",
+                    Advance::NextItem => "a label moves to the next item",
+                }
+            ),
+            t.dim,
+        )),
+        Line::from(""),
+    ];
+    for (k, v) in &lv.facts {
+        lines.push(Line::from(vec![
+            Span::styled(format!("{k:<9}"), t.dim),
+            Span::raw(fit(v, w.saturating_sub(9))),
+        ]));
+    }
+    lines.push(Line::from(""));
+    lines.push(Line::from(Span::styled("labels", t.title)));
+    if lv.labels.is_empty() {
+        lines.push(Line::from(Span::styled("  none yet", t.dim)));
+    }
+    for l in &lv.labels {
+        let who = if l.is_final {
+            "final".to_string()
+        } else {
+            l.annotator.clone()
+        };
+        let mut spans = vec![
+            Span::styled(format!("  {:<10}", fit(&l.set, 10)), t.dim),
+            Span::styled(
+                format!("{:<12}", fit(&who, 12)),
+                if l.annotator == me && !l.is_final {
+                    t.accent
+                } else {
+                    Style::default()
+                },
+            ),
+            Span::raw(l.state.category.clone().unwrap_or_else(|| "–".into())),
+        ];
+        if l.state.uncertain {
+            spans.push(Span::styled(" (uncertain)", t.warning));
+        }
+        lines.push(Line::from(spans));
+        if let Some(n) = &l.state.note {
+            lines.push(Line::from(Span::styled(
+                format!("      note: {}", fit(n, w.saturating_sub(12))),
+                t.dim,
+            )));
+        }
+    }
+    if let Some(h) = &lv.history {
+        lines.push(Line::from(""));
+        lines.push(Line::from(Span::styled(
+            format!("history ({})", h.len()),
+            t.title,
+        )));
+        for r in h.iter().rev().take(12) {
+            lines.push(Line::from(Span::styled(
+                fit(
+                    &format!(
+                        "  {} {} {} {} → {}",
+                        utc(r.at),
+                        r.annotator,
+                        r.action,
+                        r.old_category.as_deref().unwrap_or("–"),
+                        r.state.category.as_deref().unwrap_or("–")
+                    ),
+                    w,
+                ),
+                t.dim,
+            )));
+        }
+    }
+    if !lv.message.is_empty() {
+        lines.push(Line::from(""));
+        lines.push(Line::from(Span::styled(lv.message.clone(), t.warning)));
+    }
+    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+
+    // The label bar: each set's hotkeys; the current item's own categories highlighted.
+    let mine: Vec<(String, String)> = lv
+        .labels
+        .iter()
+        .filter(|l| (l.annotator == me && !l.is_final) || (lv.adjudicate && l.is_final))
+        .filter_map(|l| l.state.category.clone().map(|c| (l.set.clone(), c)))
+        .collect();
+    let b = block(
+        app,
+        " hotkeys label and move on · s skip · k back · u undo · U redo · x uncertain · n note · Tab set · / filter · q leave ".into(),
+        false,
+    );
+    let inner = b.inner(bar);
+    f.render_widget(b, bar);
+    let mut rows = Vec::new();
+    for (i, s) in scheme.sets.iter().enumerate() {
+        let active = i == lv.set;
+        let mut spans = vec![Span::styled(
+            format!(
+                "{}{:<12}",
+                if active { "▶ " } else { "  " },
+                fit(&s.name, 12)
+            ),
+            if active { t.title } else { t.dim },
+        )];
+        for c in &s.categories {
+            let on = mine
+                .iter()
+                .any(|(set, cat)| set == &s.name && cat.split(';').any(|x| x == c.name));
+            spans.push(Span::styled(
+                format!(" {} ", c.key),
+                if on { t.selected } else { t.accent },
+            ));
+            spans.push(Span::styled(
+                format!("{} ", c.name),
+                if on { t.selected } else { Style::default() },
+            ));
+        }
+        rows.push(Line::from(spans));
+    }
+    f.render_widget(Paragraph::new(rows), inner);
+}
+
 fn draw_meta(app: &mut App, f: &mut Frame, area: Rect) {
     use super::meta::Content;
     let focused = app.focus == Focus::Meta || app.mode == Mode::Search;
@@ -971,6 +1171,7 @@ fn draw_status(app: &App, f: &mut Frame, area: Rect) {
         Mode::Search => ("/ search: ", app.input.as_str()),
         Mode::Ack => ("acknowledge, reason: ", app.input.as_str()),
         Mode::PlanValue => ("plan: replace with: ", app.input.as_str()),
+        Mode::LabelNote => ("note (empty removes it): ", app.input.as_str()),
         _ => ("", ""),
     };
     if !prompt.is_empty() {
@@ -1265,4 +1466,35 @@ fn draw_help(app: &App, f: &mut Frame, area: Rect) {
     .style(app.theme.base)
     .block(block(app, title, true));
     f.render_widget(p, r);
+}
+
+/// `YYYY-MM-DD HH:MM` (UTC) of a Unix time.
+fn utc(at: f64) -> String {
+    let secs = at.max(0.0) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_dates() {
+        assert_eq!(super::utc(0.0), "1970-01-01 00:00");
+        assert_eq!(super::utc(1_796_412_821.0), "2026-12-04 19:33");
+        assert_eq!(super::utc(951_782_400.0), "2000-02-29 00:00");
+    }
 }
