@@ -484,6 +484,30 @@ impl Scheme {
     }
 }
 
+/// A starting scheme for `:scheme edit` when the catalogue has none.
+pub const TEMPLATE: &str = r#"# dicura label scheme: one [[set]] per question; hotkeys are single letters or digits
+# (not q ? / : j k g G u U n N s x e, which the labelling screen uses).
+
+[[set]]
+name = "quality"
+level = "series"          # instance, series, study, patient or volume
+choice = "single"         # or "multi": several categories per item
+description = "Is the series usable for training?"
+
+[[set.category]]
+name = "good"
+key = "1"
+
+[[set.category]]
+name = "poor"
+key = "2"
+
+[[set.category]]
+name = "unusable"
+key = "3"
+description = "artefacts, wrong body part, corrupt"
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -630,27 +654,3 @@ level = "study"
         }
     }
 }
-
-/// A starting scheme for `:scheme edit` when the catalogue has none.
-pub const TEMPLATE: &str = r#"# dicura label scheme: one [[set]] per question; hotkeys are single letters or digits
-# (not q ? / : j k g G u U n N s x e, which the labelling screen uses).
-
-[[set]]
-name = "quality"
-level = "series"          # instance, series, study, patient or volume
-choice = "single"         # or "multi": several categories per item
-description = "Is the series usable for training?"
-
-[[set.category]]
-name = "good"
-key = "1"
-
-[[set.category]]
-name = "poor"
-key = "2"
-
-[[set.category]]
-name = "unusable"
-key = "3"
-description = "artefacts, wrong body part, corrupt"
-"#;

@@ -546,21 +546,19 @@ impl App {
             KeyCode::Char('u') => self.label_undo(),
             KeyCode::Char('U') => self.label_redo(),
             KeyCode::Char('x') => self.label_uncertain(),
-            KeyCode::Char('n') => {
-                if self.labels.current().is_some() {
-                    self.mode = Mode::LabelNote;
-                    self.input = self
-                        .labels
-                        .labels
-                        .iter()
-                        .find(|l| {
-                            Some(l.set.as_str()) == self.labels.set_name()
-                                && l.annotator == self.labels.session.annotator()
-                                && !l.is_final
-                        })
-                        .and_then(|l| l.state.note.clone())
-                        .unwrap_or_default();
-                }
+            KeyCode::Char('n') if self.labels.current().is_some() => {
+                self.mode = Mode::LabelNote;
+                self.input = self
+                    .labels
+                    .labels
+                    .iter()
+                    .find(|l| {
+                        Some(l.set.as_str()) == self.labels.set_name()
+                            && l.annotator == self.labels.session.annotator()
+                            && !l.is_final
+                    })
+                    .and_then(|l| l.state.note.clone())
+                    .unwrap_or_default();
             }
             KeyCode::Tab => {
                 let n = self.labels.scheme.as_ref().map_or(0, |s| s.sets.len());
@@ -576,10 +574,12 @@ impl App {
             KeyCode::Char('{') => p.next_header_window(),
             KeyCode::Char('}') => p.next_preset(),
             KeyCode::Char('|') => p.set_window(crate::preview::Window::Auto),
-            KeyCode::Char(c) if !RESERVED_KEYS.contains(&c) && c.is_ascii_alphanumeric() => {
-                if !self.label_hotkey(c) {
-                    self.error(format!("{c}: no category has this key (? lists them)"));
-                }
+            KeyCode::Char(c)
+                if !RESERVED_KEYS.contains(&c)
+                    && c.is_ascii_alphanumeric()
+                    && !self.label_hotkey(c) =>
+            {
+                self.error(format!("{c}: no category has this key (? lists them)"));
             }
             _ => {}
         }
