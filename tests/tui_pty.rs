@@ -9,9 +9,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+type Writer = Arc<Mutex<Box<dyn Write + Send>>>;
+
 struct Term {
     parser: Arc<Mutex<vt100::Parser>>,
-    writer: Box<dyn Write + Send>,
+    writer: Writer,
     child: Box<dyn Child + Send + Sync>,
     _master: Box<dyn MasterPty + Send>,
 }
@@ -34,14 +36,34 @@ impl Term {
         let child = pty.slave.spawn_command(cmd).expect("spawn dicura");
         drop(pty.slave);
         let mut reader = pty.master.try_clone_reader().expect("pty reader");
-        let writer = pty.master.take_writer().expect("pty writer");
+        let writer: Writer = Arc::new(Mutex::new(pty.master.take_writer().expect("pty writer")));
         let parser = Arc::new(Mutex::new(vt100::Parser::new(30, 110, 0)));
         let p = parser.clone();
+        let answer = writer.clone();
         std::thread::spawn(move || {
             let mut buf = [0u8; 8192];
             while let Ok(n) = reader.read(&mut buf) {
                 if n == 0 {
                     break;
+                }
+                // Answer the queries a real terminal answers (vt100 parses but never
+                // answers): device attributes (a VT220-class terminal without graphics),
+                // device status and the cursor position. The console asks them at start to
+                // choose how to draw pictures.
+                for (q, a) in [
+                    (&b"\x1b[c"[..], &b"\x1b[?62;22c"[..]),
+                    (b"\x1b[5n", b"\x1b[0n"),
+                    (b"\x1b[6n", b"\x1b[1;1R"),
+                ] {
+                    let k = buf[..n].windows(q.len()).filter(|w| *w == q).count();
+                    if k > 0 {
+                        if let Ok(mut w) = answer.lock() {
+                            for _ in 0..k {
+                                let _ = w.write_all(a);
+                            }
+                            let _ = w.flush();
+                        }
+                    }
                 }
                 if let Ok(mut p) = p.lock() {
                     p.process(&buf[..n]);
@@ -82,8 +104,10 @@ impl Term {
     fn send(&mut self, keys: &str) {
         for c in keys.chars() {
             // One key at a time, as a person types.
-            write!(self.writer, "{c}").expect("write key");
-            self.writer.flush().expect("flush");
+            let mut w = self.writer.lock().expect("writer");
+            write!(w, "{c}").expect("write key");
+            w.flush().expect("flush");
+            drop(w);
             std::thread::sleep(Duration::from_millis(25));
         }
     }
@@ -130,8 +154,8 @@ fn catalogue() -> (tempfile::TempDir, PathBuf) {
 fn keys_drive_the_real_console() {
     let (tmp, db) = catalogue();
     let mut t = Term::start(&["--db", db.to_str().unwrap()], tmp.path());
-    t.wait("the overview", |s| {
-        s.contains("Overview") && s.contains("35 files")
+    t.wait("the overview, the terminal asked", |s| {
+        s.contains("Overview") && s.contains("35 files") && !s.contains("asking the terminal")
     });
     // Browser: open PAT000001 → first study → first series, select the first instance.
     t.send("2");
@@ -204,4 +228,124 @@ fn a_directory_is_scanned_in_the_background_while_browsing() {
     t.send("q");
     assert_eq!(t.exited(), Some(true));
     assert!(db.exists());
+}
+
+/// Labelling end to end: a scheme loaded with --labels, 20 items labelled with hotkeys
+/// including an undo, a skip and a note, quit; then the catalogue and the CSV export.
+#[test]
+fn label_twenty_items_with_undo_skip_and_note() {
+    let (tmp, db) = catalogue();
+    let scheme = tmp.path().join("labels.toml");
+    std::fs::write(
+        &scheme,
+        r#"
+[[set]]
+name = "quality"
+level = "instance"
+[[set.category]]
+name = "good"
+key = "1"
+[[set.category]]
+name = "poor"
+key = "2"
+[[set.category]]
+name = "unusable"
+key = "3"
+"#,
+    )
+    .unwrap();
+    let mut t = Term::start(
+        &[
+            "--db",
+            db.to_str().unwrap(),
+            "--labels",
+            scheme.to_str().unwrap(),
+            "--annotator",
+            "tester",
+        ],
+        tmp.path(),
+    );
+    t.wait("the overview, the terminal asked", |s| {
+        s.contains("Overview") && !s.contains("asking the terminal")
+    });
+    t.send("6");
+    t.wait("the labelling screen", |s| {
+        s.contains("Label quality (instance)") && s.contains("0/25 labelled")
+    });
+    // 11 labels, undo the last, skip the item it was on, a note on the next one.
+    t.send("12312312312");
+    t.wait("11 labels", |s| s.contains("11/25 labelled"));
+    t.send("u");
+    t.wait("the undo", |s| s.contains("10/25 labelled"));
+    t.send("s");
+    t.send("n");
+    t.wait("the note prompt", |s| s.contains("note (empty removes it)"));
+    t.send("blurry edge\r");
+    t.wait("the note", |s| s.contains("note: blurry edge"));
+    // Ten more: 20 in all.
+    t.send("1111122222");
+    t.wait("20 labels", |s| s.contains("20/25 labelled"));
+    t.send("q");
+    t.wait("the browser again", |s| !s.contains("Label quality"));
+    t.send("q");
+    assert_eq!(t.exited(), Some(true), "dicura did not exit cleanly");
+    assert!(t.restored(), "terminal not restored");
+
+    let cat = dicura::catalogue::Catalogue::open(&db).unwrap();
+    let (_, rows) = cat
+        .query_json(
+            "SELECT count(*), sum(category = 'good'), sum(category = 'poor'), \
+             sum(category = 'unusable'), sum(note IS NOT NULL) FROM labels \
+             WHERE annotator = 'tester' AND set_name = 'quality' AND category IS NOT NULL",
+        )
+        .unwrap();
+    let r = &rows[0];
+    assert_eq!(r[0], serde_json::json!(20), "{rows:?}");
+    // 1,2,3 x3, then 1,2 (11), minus the undone 2, plus five 1s and five 2s.
+    assert_eq!(
+        (r[1].clone(), r[2].clone(), r[3].clone()),
+        (
+            serde_json::json!(9),
+            serde_json::json!(8),
+            serde_json::json!(3)
+        )
+    );
+    assert_eq!(r[4], serde_json::json!(1), "one note");
+    let (_, hist) = cat
+        .query_json("SELECT action, count(*) FROM label_history GROUP BY action ORDER BY action")
+        .unwrap();
+    let h: Vec<(String, i64)> = hist
+        .iter()
+        .map(|r| (r[0].as_str().unwrap().to_string(), r[1].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        h,
+        vec![
+            ("assign".to_string(), 21),
+            ("note".to_string(), 1),
+            ("undo".to_string(), 1)
+        ]
+    );
+    // The CSV export: a header and 20 rows, the note with its label.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dicura"))
+        .args([
+            "labels",
+            "export",
+            "--db",
+            db.to_str().unwrap(),
+            "--format",
+            "csv",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let csv = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 21, "{csv}");
+    assert!(lines[0].starts_with("set,level,item,path"), "{csv}");
+    assert_eq!(
+        lines.iter().filter(|l| l.contains("blurry edge")).count(),
+        1
+    );
+    assert!(lines[1..].iter().all(|l| l.contains(",tester,")), "{csv}");
 }

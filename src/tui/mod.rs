@@ -115,7 +115,12 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
     let mut terminal = ratatui::init();
     // The first screen at once; then the terminal's graphics protocol and font size (queries
     // with a timeout), for previews, before any key is read (so answers are not taken as keys).
+    let status = std::mem::replace(
+        &mut app.status,
+        "asking the terminal about graphics …".to_string(),
+    );
     terminal.draw(|f| view::draw(&mut app, f))?;
+    app.status = status;
     match preview_pane::picker(app.graphics.as_deref()) {
         Ok(p) => app.preview = preview_pane::PreviewView::start(p, app.graphics.as_deref()),
         Err(e) => app.error(e),
