@@ -39,6 +39,16 @@ pub struct LabelState {
     pub note: Option<String>,
 }
 
+impl ItemRef {
+    /// The item for messages and logs: Patient IDs are PHI and never shown.
+    pub fn shown(&self) -> String {
+        match self.level {
+            Level::Patient => "a patient (ID not shown)".into(),
+            _ => self.key.clone(),
+        }
+    }
+}
+
 impl LabelState {
     pub fn is_empty(&self) -> bool {
         self.category.is_none() && !self.uncertain && self.note.is_none()
@@ -243,7 +253,8 @@ fn apply(
         if *expect != old {
             return Ok(Err(format!(
                 "the label of {} in set {:?} was changed meanwhile (by another process); not overwritten",
-                w.item.key, w.set
+                w.item.shown(),
+                w.set
             )));
         }
     }
@@ -1259,7 +1270,21 @@ impl Catalogue {
 
 #[cfg(test)]
 mod tests {
-    use super::common_dir;
+    use super::{common_dir, ItemRef, Level};
+
+    #[test]
+    fn patient_ids_are_not_shown() {
+        let p = ItemRef {
+            level: Level::Patient,
+            key: "PAT-0042".into(),
+        };
+        assert!(!p.shown().contains("0042"));
+        let s = ItemRef {
+            level: Level::Series,
+            key: "1.2.3".into(),
+        };
+        assert_eq!(s.shown(), "1.2.3");
+    }
 
     #[test]
     fn common_dirs() {

@@ -129,7 +129,7 @@ impl Session {
         }
         Err(err(format!(
             "the label of {} in set {set:?} keeps changing in another process; try again",
-            item.key
+            item.shown()
         )))
     }
 
