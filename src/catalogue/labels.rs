@@ -423,24 +423,28 @@ fn item_sql(level: Level, scope: &Scope) -> Option<ItemSql> {
     }
     let out = match level {
         Level::Instance => {
-            let s_in = series_in("i.series_ref", &mut params);
+            // The filter itself, evaluated on each row of the walk (the joined series, study
+            // and patient are at hand), rather than the scope's series list.
             let (cond, cparams) = scope
                 .instance_cond
                 .clone()
-                .unwrap_or_else(|| ("1".into(), Vec::new()));
-            let cond = shift_params(&cond, params.len());
+                .unwrap_or_else(|| super::browse::filter_cond(&scope.filter));
+            if cond == "0" {
+                return None;
+            }
+            let cond = shift_params(&cond, 0);
             params.extend(cparams);
             ItemSql {
                 from_where: format!(
                     "FROM files f CROSS JOIN instances i ON i.file_id = f.id \
                      JOIN series s ON s.id = i.series_ref JOIN studies st ON st.id = s.study_ref \
                      JOIN patients p ON p.id = st.patient_ref LEFT JOIN headers h ON h.file_id = i.file_id \
-                     WHERE f.removed_at IS NULL AND {s_in} AND {cond}"
+                     WHERE f.removed_at IS NULL AND {cond}"
                 ),
                 key: "f.path",
                 id: "f.id",
                 grouped: false,
-                array: scope.series.is_some(),
+                array: false,
                 params,
             }
         }
