@@ -320,6 +320,38 @@ fn session_assign_undo_redo_next_unlabelled_and_progress() {
         back.iter().map(|i| &i.item).collect::<Vec<_>>(),
         items[2..4].iter().map(|i| &i.item).collect::<Vec<_>>()
     );
+    // A series-level filter gives the same files as the browser's scope.
+    for filter in [
+        "modality:CT",
+        "modality:MR",
+        "-modality:CT",
+        "kind:dicom modality:MR",
+    ] {
+        let sc = cat.scope(&Filter::parse(filter).unwrap()).unwrap();
+        let mut ids: Vec<i64> = cat
+            .label_items(Level::Instance, &sc, None, 1000)
+            .unwrap()
+            .iter()
+            .map(|i| i.id)
+            .collect();
+        // scope_files also lists the volumes that match (a negated DICOM term matches them).
+        let vols: Vec<i64> = cat
+            .label_items(Level::Volume, &sc, None, 1000)
+            .unwrap()
+            .iter()
+            .map(|i| i.id)
+            .collect();
+        let mut expected: Vec<i64> = cat
+            .scope_files(&sc)
+            .unwrap()
+            .into_iter()
+            .filter(|i| !vols.contains(i))
+            .collect();
+        ids.sort();
+        expected.sort();
+        assert!(!ids.is_empty(), "{filter}");
+        assert_eq!(ids, expected, "{filter}");
+    }
     // Other levels list their items.
     assert_eq!(
         cat.label_items(Level::Series, &scope, None, 100)

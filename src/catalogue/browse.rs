@@ -1046,6 +1046,19 @@ fn bind<'a>(arr: &'a Option<Rc<Vec<Value>>>, rest: &'a [Value]) -> Vec<&'a dyn T
     v
 }
 
+/// The whole filter as one condition over the instance join (aliases f, i, s, st, p, h), for
+/// queries that walk instances themselves (the labelling list): cheaper per query than
+/// binding the scope's series list.
+pub(super) fn filter_cond(filter: &Filter) -> (String, Vec<Value>) {
+    let mut params = Vec::new();
+    let cond = and(filter
+        .terms
+        .iter()
+        .map(|t| instance_term(t, &mut params))
+        .collect());
+    (cond, params)
+}
+
 pub(super) fn instance_filter(scope: &Scope) -> (String, Vec<Value>) {
     scope
         .instance_cond

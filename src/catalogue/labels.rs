@@ -39,6 +39,16 @@ pub struct LabelState {
     pub note: Option<String>,
 }
 
+impl ItemRef {
+    /// The item for messages and logs: Patient IDs are PHI and never shown.
+    pub fn shown(&self) -> String {
+        match self.level {
+            Level::Patient => "a patient (ID not shown)".into(),
+            _ => self.key.clone(),
+        }
+    }
+}
+
 impl LabelState {
     pub fn is_empty(&self) -> bool {
         self.category.is_none() && !self.uncertain && self.note.is_none()
@@ -243,7 +253,8 @@ fn apply(
         if *expect != old {
             return Ok(Err(format!(
                 "the label of {} in set {:?} was changed meanwhile (by another process); not overwritten",
-                w.item.key, w.set
+                w.item.shown(),
+                w.set
             )));
         }
     }
@@ -412,24 +423,28 @@ fn item_sql(level: Level, scope: &Scope) -> Option<ItemSql> {
     }
     let out = match level {
         Level::Instance => {
-            let s_in = series_in("i.series_ref", &mut params);
+            // The filter itself, evaluated on each row of the walk (the joined series, study
+            // and patient are at hand), rather than the scope's series list.
             let (cond, cparams) = scope
                 .instance_cond
                 .clone()
-                .unwrap_or_else(|| ("1".into(), Vec::new()));
-            let cond = shift_params(&cond, params.len());
+                .unwrap_or_else(|| super::browse::filter_cond(&scope.filter));
+            if cond == "0" {
+                return None;
+            }
+            let cond = shift_params(&cond, 0);
             params.extend(cparams);
             ItemSql {
                 from_where: format!(
                     "FROM files f CROSS JOIN instances i ON i.file_id = f.id \
                      JOIN series s ON s.id = i.series_ref JOIN studies st ON st.id = s.study_ref \
                      JOIN patients p ON p.id = st.patient_ref LEFT JOIN headers h ON h.file_id = i.file_id \
-                     WHERE f.removed_at IS NULL AND {s_in} AND {cond}"
+                     WHERE f.removed_at IS NULL AND {cond}"
                 ),
                 key: "f.path",
                 id: "f.id",
                 grouped: false,
-                array: scope.series.is_some(),
+                array: false,
                 params,
             }
         }
@@ -1259,7 +1274,21 @@ impl Catalogue {
 
 #[cfg(test)]
 mod tests {
-    use super::common_dir;
+    use super::{common_dir, ItemRef, Level};
+
+    #[test]
+    fn patient_ids_are_not_shown() {
+        let p = ItemRef {
+            level: Level::Patient,
+            key: "PAT-0042".into(),
+        };
+        assert!(!p.shown().contains("0042"));
+        let s = ItemRef {
+            level: Level::Series,
+            key: "1.2.3".into(),
+        };
+        assert_eq!(s.shown(), "1.2.3");
+    }
 
     #[test]
     fn common_dirs() {

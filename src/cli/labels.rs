@@ -149,8 +149,15 @@ fn resolve(
         (None, Some(u)) => (u.to_string(), "UID"),
         (None, None) => bail!("name the item with --path or --uid"),
     };
-    cat.resolve_item(level, &text)?
-        .ok_or_else(|| anyhow::anyhow!("no {level} item in the catalogue for {what} {text}"))
+    cat.resolve_item(level, &text)?.ok_or_else(|| {
+        // A Patient ID is PHI: not repeated in the message.
+        let text = if level == Level::Patient && what == "UID" {
+            "(not shown)"
+        } else {
+            &text
+        };
+        anyhow::anyhow!("no {level} item in the catalogue for {what} {text}")
+    })
 }
 
 /// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
@@ -972,7 +979,11 @@ fn import(
             Ok(None) => {
                 err(
                     col,
-                    format!("{text} is not a catalogued {} item", set.level),
+                    if set.level == Level::Patient && col != "path" {
+                        "not a catalogued Patient ID (value not shown)".to_string()
+                    } else {
+                        format!("{text} is not a catalogued {} item", set.level)
+                    },
                 );
                 continue;
             }

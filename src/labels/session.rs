@@ -129,7 +129,7 @@ impl Session {
         }
         Err(err(format!(
             "the label of {} in set {set:?} keeps changing in another process; try again",
-            item.key
+            item.shown()
         )))
     }
 
@@ -329,4 +329,28 @@ pub fn rate(times: &std::collections::VecDeque<f64>, now: f64) -> Option<f64> {
     let n = times.iter().filter(|t| **t >= from).count();
     let span = (now - from).max(1.0);
     Some(n as f64 * 60.0 / span)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rate;
+
+    #[test]
+    fn rate_over_the_last_five_minutes() {
+        let now = 10_000.0;
+        // One label every 6 s for the last minute: 10 per minute.
+        let t: std::collections::VecDeque<f64> =
+            (0..10).map(|i| now - 60.0 + 6.0 * i as f64).collect();
+        let r = rate(&t, now).unwrap();
+        assert!((r - 10.0).abs() < 1e-9, "{r}");
+        // Labels older than five minutes no longer count.
+        let mut old = t.clone();
+        old.push_front(now - 3600.0);
+        let r_old = rate(&old, now).unwrap();
+        assert!(
+            (r_old - 2.0).abs() < 1e-9,
+            "{r_old}: 10 labels in the 5-minute window"
+        );
+        assert_eq!(rate(&Default::default(), now), None);
+    }
 }
