@@ -92,6 +92,9 @@ fn main() {
         loop {
             term.draw(|f| view::draw(app, f)).expect("draw");
             app.poll_preview();
+            while let Ok(d) = app.jobs.rx.try_recv() {
+                app.done(d);
+            }
             let on_screen = app
                 .preview
                 .shown
@@ -134,6 +137,11 @@ fn main() {
         n,
         total.as_secs_f64()
     );
+    while app.jobs.busy() || !app.jobs.rx.is_empty() {
+        if let Ok(d) = app.jobs.rx.recv_timeout(Duration::from_secs(10)) {
+            app.done(d);
+        }
+    }
     let labelled = app.labels.progress.labelled;
     assert_eq!(labelled, n, "every keypress labelled one item");
 }

@@ -454,6 +454,14 @@ impl App {
                     Err(e) => self.error(format!("PHI: {e}")),
                 }
             }
+            Done::LabelProgress { set, progress } => {
+                if self.labels.set_name() == Some(set.as_str()) {
+                    match progress {
+                        Ok(p) => self.labels.progress = p,
+                        Err(e) => self.error(format!("labels: {e}")),
+                    }
+                }
+            }
             Done::Folder { dir, entries } => {
                 if self.folders.dir.as_deref() != Some(dir.as_str()) {
                     return;

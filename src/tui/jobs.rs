@@ -47,6 +47,14 @@ pub enum Job {
     },
     /// Every PHI finding of one file.
     PhiFile(i64),
+    /// Labelled / total items of a set in the filter (by one annotator): with an
+    /// instance-level filter this visits every matching instance, so it runs here.
+    LabelProgress {
+        set: String,
+        level: crate::labels::scheme::Level,
+        filter: Filter,
+        annotator: String,
+    },
 }
 
 impl Job {
@@ -62,6 +70,7 @@ impl Job {
             Job::PhiSummary { .. } => 7,
             Job::PhiRows { .. } => 8,
             Job::PhiFile(_) => 9,
+            Job::LabelProgress { .. } => 10,
         }
     }
 }
@@ -124,6 +133,10 @@ pub enum Done {
     PhiFile {
         file: i64,
         rows: Result<Vec<PhiItem>, String>,
+    },
+    LabelProgress {
+        set: String,
+        progress: Result<crate::catalogue::labels::Progress, String>,
     },
 }
 
@@ -225,11 +238,34 @@ fn failed(job: Job, msg: String) -> Done {
             file,
             rows: Err(msg),
         },
+        Job::LabelProgress { set, .. } => Done::LabelProgress {
+            set,
+            progress: Err(msg),
+        },
     }
 }
 
 fn run(cat: &Catalogue, db: &Path, job: Job, tx: &Sender<Done>) -> Done {
     match job {
+        Job::LabelProgress {
+            set,
+            level,
+            filter,
+            annotator,
+        } => {
+            let progress = cat
+                .scope(&filter)
+                .and_then(|scope| {
+                    cat.label_progress(
+                        &set,
+                        level,
+                        &scope,
+                        crate::catalogue::labels::LabelledBy::Annotator(&annotator),
+                    )
+                })
+                .map_err(|e| e.to_string());
+            Done::LabelProgress { set, progress }
+        }
         Job::PhiSummary { refresh } => {
             if refresh {
                 // Detection writes its rows: a writable connection for this one step.

@@ -245,7 +245,8 @@ impl App {
         Ok(out)
     }
 
-    /// Labelled / total in the filter, refreshed at most every 2 s unless `force`.
+    /// Labelled / total in the filter, asked of the worker (with an instance-level filter it
+    /// visits every matching instance); at most every 2 s unless `force`.
     pub fn labels_progress(&mut self, force: bool) {
         if !force
             && self
@@ -255,19 +256,16 @@ impl App {
         {
             return;
         }
-        let (Some(set), Some(level)) = (
-            self.labels.set_name().map(str::to_string),
-            self.labels.level(),
-        ) else {
+        let (Some(set), Some(level)) = (self.labels.set_name().map(str::to_string), self.labels.level())
+        else {
             return;
         };
-        let me = self.labels.session.annotator().to_string();
-        if let Ok(p) = self
-            .cat
-            .label_progress(&set, level, &self.scope, LabelledBy::Annotator(&me))
-        {
-            self.labels.progress = p;
-        }
+        self.jobs.send(super::jobs::Job::LabelProgress {
+            set,
+            level,
+            filter: self.scope.filter.clone(),
+            annotator: self.labels.session.annotator().to_string(),
+        });
         self.labels.progress_at = Some(Instant::now());
     }
 
