@@ -943,10 +943,7 @@ impl DicomImage {
 
     fn decode_jpegls(&self, data: &[u8]) -> Result<RawFrame, PreviewError> {
         if self.samples_per_pixel != 1 {
-            return Err(unsupported(
-                &self.path,
-                "multi-component JPEG-LS (the pure-Rust decoder reads one component)",
-            ));
+            return self.decode_jpegls_color(data);
         }
         let (px, w, h) =
             jpegls::decode(data, self.cols, self.rows).map_err(|e| PreviewError::Codec {
@@ -959,6 +956,46 @@ impl DicomImage {
         }
         let data = px.iter().map(|&v| self.stored(v as u32)).collect();
         Ok(self.raw(data, 1, self.photometric))
+    }
+
+    #[cfg(not(feature = "charls"))]
+    fn decode_jpegls_color(&self, _data: &[u8]) -> Result<RawFrame, PreviewError> {
+        Err(unsupported(
+            &self.path,
+            "multi-component JPEG-LS (pure_jpegls reads one component; build with --features charls)",
+        ))
+    }
+
+    /// Colour JPEG-LS through CharLS: pixel-interleaved output for line/sample interleave,
+    /// planes for ILV=0.
+    #[cfg(feature = "charls")]
+    fn decode_jpegls_color(&self, data: &[u8]) -> Result<RawFrame, PreviewError> {
+        let out = charls::CharLS::default()
+            .decode(data)
+            .map_err(|e| PreviewError::Codec {
+                path: self.path.clone(),
+                codec: "JPEG-LS (CharLS)",
+                what: e.to_string(),
+            })?;
+        let spp = self.samples_per_pixel as usize;
+        let n = self.pixels() * spp;
+        let values: Vec<f32> = if self.bits_allocated <= 8 {
+            out.iter().take(n).map(|&b| self.stored(b as u32)).collect()
+        } else {
+            out.chunks_exact(2)
+                .take(n)
+                .map(|c| self.stored(u16::from_le_bytes([c[0], c[1]]) as u32))
+                .collect()
+        };
+        if values.len() < n {
+            return Err(bad(&self.path, "JPEG-LS output shorter than the image"));
+        }
+        let values = if jpegls_ilv(data) == Some(0) {
+            planar_to_interleaved(&values, spp)
+        } else {
+            values
+        };
+        Ok(self.raw(values, spp, self.photometric))
     }
 
     fn decode_j2k(&self, data: &[u8], reduce: u32) -> Result<RawFrame, PreviewError> {
@@ -1048,6 +1085,24 @@ fn is_frame_start(codec: Codec, head: &[u8; 4]) -> bool {
         Codec::Jpeg2000 => (head[0] == 0xFF && head[1] == 0x4F) || head == &[0, 0, 0, 0x0C],
         _ => false,
     }
+}
+
+/// The interleave mode (ILV) of the first JPEG-LS scan.
+#[cfg_attr(not(feature = "charls"), allow(dead_code))]
+fn jpegls_ilv(data: &[u8]) -> Option<u8> {
+    let mut i = 2;
+    while i + 4 < data.len() {
+        if data[i] != 0xFF {
+            return None;
+        }
+        let len = u16::from_be_bytes([data[i + 2], data[i + 3]]) as usize;
+        if data[i + 1] == 0xDA {
+            let ns = *data.get(i + 4)? as usize;
+            return data.get(i + 4 + 1 + 2 * ns + 1).copied();
+        }
+        i += 2 + len;
+    }
+    None
 }
 
 /// The frame header marker (SOFn) of a JPEG stream and its sample precision.
