@@ -45,8 +45,14 @@ const NOT_DECODABLE: &[(&str, &str)] = &[
     ("UN_sequence.dcm", "no pixel data"),
     ("empty_charset_LEI.dcm", "no pixel data"),
     ("meta_missing_tsyntax.dcm", "no image attributes"),
-    ("nested_priv_SQ.dcm", "2-byte Pixel Data without Rows/Columns"),
-    ("no_meta.dcm", "the project's header parser does not accept its first bytes"),
+    (
+        "nested_priv_SQ.dcm",
+        "2-byte Pixel Data without Rows/Columns",
+    ),
+    (
+        "no_meta.dcm",
+        "the project's header parser does not accept its first bytes",
+    ),
     ("no_meta_group_length.dcm", "no pixel data"),
     ("priv_SQ.dcm", "no pixel data"),
     ("reportsi.dcm", "SR"),
