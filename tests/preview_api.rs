@@ -569,3 +569,31 @@ fn corrupted_corpus_files_never_panic() {
     // Most truncations must be reported (a truncated pixel data is never a picture).
     assert!(errors >= files.len() * 15, "{errors} errors in {runs} runs");
 }
+
+#[test]
+fn native_frames_are_averaged_while_decoding_for_small_panes() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("big.dcm");
+    // 64x64 of 4x4 blocks with distinct values; a 16x16 pane averages each block exactly.
+    let block = |x: usize, y: usize| ((y / 4) * 16 + x / 4) as u16;
+    let px: Vec<u16> = (0..64 * 64).map(|i| block(i % 64, i / 64)).collect();
+    std::fs::write(&p, image(64, 64, &px, |_| {})).unwrap();
+    let mut o = preview::open(&Source::Dicom { path: p }).unwrap();
+    let small = o
+        .render(&View {
+            window: IDENTITY,
+            max_size: Some((16, 16)),
+            ..View::default()
+        })
+        .unwrap();
+    assert_eq!(small.source_size, (16, 16), "decoded at 1/4 resolution");
+    let g = gray(&small.picture);
+    for by in 0..16 {
+        for bx in 0..16 {
+            assert_eq!(g[by * 16 + bx] as u16, block(bx * 4, by * 4));
+        }
+    }
+    // Native size: no reduction.
+    let full = o.render(&View::default()).unwrap();
+    assert_eq!(full.source_size, (64, 64));
+}

@@ -473,10 +473,16 @@ impl DicomImage {
         self.pixels() as u64 * samples * self.bits_allocated as u64
     }
 
-    /// The largest JPEG 2000 resolution reduction whose picture still covers `target` pixels.
-    pub fn j2k_reduce_for(&self, target: Option<(u32, u32)>) -> u32 {
+    /// The largest resolution reduction (halvings) whose picture still covers `target` (the
+    /// size the pane will show): JPEG 2000 decodes fewer resolution levels, native greyscale
+    /// data is box-averaged while it is converted (no full-size frame is built).
+    pub fn reduce_for(&self, target: Option<(u32, u32)>) -> u32 {
         let Some((tw, th)) = target else { return 0 };
-        if self.codec != Codec::Jpeg2000 || tw == 0 || th == 0 {
+        let native_grey = matches!(self.codec, Codec::Native | Codec::Deflated)
+            && self.samples_per_pixel == 1
+            && matches!(self.bits_allocated, 8 | 16)
+            && !self.float;
+        if !(self.codec == Codec::Jpeg2000 || native_grey) || tw == 0 || th == 0 {
             return 0;
         }
         let mut r = 0;
@@ -496,6 +502,9 @@ impl DicomImage {
             });
         }
         match self.codec {
+            Codec::Native | Codec::Deflated if reduce > 0 => {
+                self.decode_native_reduced(index, reduce)
+            }
             Codec::Native | Codec::Deflated => self.decode_native(index),
             _ => {
                 let data = self.frame_fragments(index)?;
@@ -593,22 +602,40 @@ impl DicomImage {
         }
         let bps = self.bits_allocated as usize / 8;
         let count = n * spp;
-        let mut data = Vec::with_capacity(count);
         let le = !self.big_endian;
-        for c in bytes.chunks_exact(bps).take(count) {
-            let v = match (bps, self.float) {
-                (1, _) => self.stored(c[0] as u32),
-                (2, _) => self.stored(if le {
-                    u16::from_le_bytes([c[0], c[1]])
-                } else {
-                    u16::from_be_bytes([c[0], c[1]])
-                } as u32),
-                (4, false) => self.stored(if le {
-                    u32::from_le_bytes([c[0], c[1], c[2], c[3]])
-                } else {
-                    u32::from_be_bytes([c[0], c[1], c[2], c[3]])
-                }),
-                (4, true) => {
+        if bytes.len() < count * bps {
+            return Err(PreviewError::Truncated {
+                path: self.path.clone(),
+                what: "frame shorter than rows x columns".into(),
+            });
+        }
+        let bytes = &bytes[..count * bps];
+        // One tight loop per sample layout (the per-sample `match` was the cost on large
+        // radiographs).
+        let data: Vec<f32> = match (bps, self.float, le) {
+            (1, _, _) => bytes.iter().map(|&b| self.stored(b as u32)).collect(),
+            (2, _, true) => bytes
+                .chunks_exact(2)
+                .map(|c| self.stored(u16::from_le_bytes([c[0], c[1]]) as u32))
+                .collect(),
+            (2, _, false) => bytes
+                .chunks_exact(2)
+                .map(|c| self.stored(u16::from_be_bytes([c[0], c[1]]) as u32))
+                .collect(),
+            (4, false, _) => bytes
+                .chunks_exact(4)
+                .map(|c| {
+                    let a = [c[0], c[1], c[2], c[3]];
+                    self.stored(if le {
+                        u32::from_le_bytes(a)
+                    } else {
+                        u32::from_be_bytes(a)
+                    })
+                })
+                .collect(),
+            (4, true, _) => bytes
+                .chunks_exact(4)
+                .map(|c| {
                     let a = [c[0], c[1], c[2], c[3]];
                     let f = if le {
                         f32::from_le_bytes(a)
@@ -620,10 +647,13 @@ impl DicomImage {
                     } else {
                         0.0
                     }
-                }
-                (_, _) => {
+                })
+                .collect(),
+            _ => bytes
+                .chunks_exact(8)
+                .map(|c| {
                     let mut a = [0u8; 8];
-                    a.copy_from_slice(&c[..8]);
+                    a.copy_from_slice(c);
                     let f = if le {
                         f64::from_le_bytes(a)
                     } else {
@@ -634,10 +664,9 @@ impl DicomImage {
                     } else {
                         0.0
                     }
-                }
-            };
-            data.push(v);
-        }
+                })
+                .collect(),
+        };
         if data.len() < count {
             return Err(PreviewError::Truncated {
                 path: self.path.clone(),
@@ -650,6 +679,78 @@ impl DicomImage {
             data
         };
         Ok(self.raw(data, spp, self.photometric))
+    }
+
+    /// Native greyscale (8/16-bit) frame averaged over 2^`reduce` square blocks as it is
+    /// converted: a 3000×3000 radiograph for a 600×600 pane never exists as 9M floats.
+    fn decode_native_reduced(&self, index: u32, reduce: u32) -> Result<RawFrame, PreviewError> {
+        let bits = self.native_frame_bits();
+        let start = bits * index as u64 / 8;
+        let len = bits / 8;
+        if let Some(l) = self.pixel_length {
+            if l < start + len {
+                return Err(PreviewError::Truncated {
+                    path: self.path.clone(),
+                    what: format!("Pixel Data has {l} bytes, frame {index} needs more"),
+                });
+            }
+        }
+        let mut bytes = self.read_range(self.pixel_offset + start, len)?;
+        if self.swap_8bit_words {
+            // Frames of 8-bit OW data in big endian files start on word boundaries only when
+            // the frame size is even; fall back to the exact path otherwise.
+            if start % 2 == 1 {
+                return self.decode_native(index);
+            }
+            for w in bytes.chunks_exact_mut(2) {
+                w.swap(0, 1);
+            }
+        }
+        let (w, h) = (self.cols as usize, self.rows as usize);
+        let k = 1usize << reduce;
+        let (ow, oh) = (w.div_ceil(k), h.div_ceil(k));
+        let mut out = Vec::with_capacity(ow * oh);
+        let mut acc = vec![0f32; ow];
+        let bps = self.bits_allocated as usize / 8;
+        let le = !self.big_endian;
+        for by in 0..oh {
+            acc.fill(0.0);
+            let (y0, y1) = (by * k, ((by + 1) * k).min(h));
+            for y in y0..y1 {
+                let row = &bytes[y * w * bps..(y + 1) * w * bps];
+                match (bps, le) {
+                    (1, _) => {
+                        for (x, &b) in row.iter().enumerate() {
+                            acc[x >> reduce] += self.stored(b as u32);
+                        }
+                    }
+                    (_, true) => {
+                        for (x, c) in row.chunks_exact(2).enumerate() {
+                            acc[x >> reduce] +=
+                                self.stored(u16::from_le_bytes([c[0], c[1]]) as u32);
+                        }
+                    }
+                    (_, false) => {
+                        for (x, c) in row.chunks_exact(2).enumerate() {
+                            acc[x >> reduce] +=
+                                self.stored(u16::from_be_bytes([c[0], c[1]]) as u32);
+                        }
+                    }
+                }
+            }
+            let rows = (y1 - y0) as f32;
+            for (bx, a) in acc.iter().enumerate() {
+                let cols = ((bx + 1) * k).min(w) - bx * k;
+                out.push(a / (rows * cols as f32));
+            }
+        }
+        Ok(RawFrame {
+            width: ow as u32,
+            height: oh as u32,
+            samples: 1,
+            photometric: self.photometric,
+            data: out,
+        })
     }
 
     /// Native YBR_FULL_422: pairs of pixels stored as Y1 Y2 Cb Cr (PS3.3 C.7.6.3.1.2).
@@ -678,6 +779,7 @@ impl DicomImage {
 
     /// The stored value of a sample: Bits Stored bits ending at High Bit, sign-extended for
     /// Pixel Representation 1.
+    #[inline]
     fn stored(&self, raw: u32) -> f32 {
         let bs = self.bits_stored as u32;
         let shift = (self.high_bit as u32 + 1).saturating_sub(bs);
