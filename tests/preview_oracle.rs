@@ -253,3 +253,81 @@ fn corpus_matches_dcmtk() {
     assert!(compared >= 50, "only {compared} frames compared");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Manual windows (`+Ww c w`) and presets, and MONOCHROME1 / signed / rescaled data written
+/// by the project's generator, against dcm2pnm.
+#[test]
+fn manual_windows_and_monochrome1_match_dcmtk() {
+    use dicura::synth::{DicomWriter, Element, CT_IMAGE_STORAGE};
+    if !have("dcm2pnm") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cases: Vec<(PathBuf, f64, f64)> = Vec::new();
+    if let Some(dir) = corpus() {
+        cases.push((dir.join("CT_small.dcm"), 40.0, 400.0));
+        cases.push((dir.join("CT_small.dcm"), -600.0, 1500.0));
+        cases.push((dir.join("MR_small.dcm"), 500.0, 1000.0));
+    }
+    // Generated: MONOCHROME1, signed 16-bit with rescale.
+    for (i, (pm, signed)) in [
+        ("MONOCHROME1", false),
+        ("MONOCHROME2", true),
+        ("MONOCHROME1", true),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut w = DicomWriter::new(CT_IMAGE_STORAGE, "1.2.3.9");
+        w.put(Element::str(0x0008_0016, "UI", CT_IMAGE_STORAGE))
+            .put(Element::us(0x0028_0002, &[1]))
+            .put(Element::str(0x0028_0004, "CS", pm))
+            .put(Element::us(0x0028_0010, &[32]))
+            .put(Element::us(0x0028_0011, &[32]))
+            .put(Element::us(0x0028_0100, &[16]))
+            .put(Element::us(0x0028_0101, &[12]))
+            .put(Element::us(0x0028_0102, &[11]))
+            .put(Element::us(0x0028_0103, &[*signed as u16]))
+            .put(Element::ds(0x0028_1052, &[-100.0]))
+            .put(Element::ds(0x0028_1053, &[2.0]));
+        let px: Vec<u8> = (0..32 * 32)
+            .flat_map(|k: i32| {
+                let v = if *signed { k * 3 - 1500 } else { k * 3 };
+                ((v as i16) as u16 & 0x0FFF).to_le_bytes()
+            })
+            .collect();
+        w.pixel_data_native(&px);
+        let p = tmp.path().join(format!("gen{i}.dcm"));
+        std::fs::write(&p, w.finish()).unwrap();
+        cases.push((p, 300.0, 2000.0));
+    }
+    for (path, c, wd) in cases {
+        let out = tmp.path().join("m.pnm");
+        let o = Command::new("dcm2pnm")
+            .args(["-O", "+op", "+Ww", &c.to_string(), &wd.to_string()])
+            .arg(&path)
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let (_, _, _, want) = read_pnm(&out);
+        let r = preview::render_once(
+            &Source::Dicom { path: path.clone() },
+            &View {
+                window: Window::Manual {
+                    center: c,
+                    width: wd,
+                },
+                stored_grid: true,
+                ..View::default()
+            },
+        )
+        .unwrap();
+        let Picture::Gray(g) = &r.picture else {
+            panic!()
+        };
+        let p = psnr(g.as_raw(), &want);
+        eprintln!("{} +Ww {c} {wd}: PSNR {p:.1}", path.display());
+        assert!(p >= 40.0, "{}: +Ww {c} {wd}: PSNR {p:.1}", path.display());
+    }
+}
