@@ -136,14 +136,27 @@ fn dicura_rewindow(path: &Path, pane: (u32, u32), runs: usize) -> Duration {
 }
 
 /// `dcm2pnm [+Wi 1] +Sxv W FILE | img2sixel`, the same output width (dcmj2pnm for JPEG,
-/// dcml2pnm for JPEG-LS; dcmtk has no JPEG 2000 decoder: `None`).
+/// dcml2pnm for JPEG-LS; dcmtk has no JPEG 2000 decoder, so J2K goes through
+/// `gdcmconv --raw` (OpenJPEG) first).
 fn dcmtk(path: &Path, width: u32, color: bool, windows: bool, runs: usize) -> Option<Duration> {
     let img = preview::DicomImage::open(path).ok()?;
     let tool = match img.codec {
         preview::decode::Codec::Jpeg => "dcmj2pnm",
         preview::decode::Codec::JpegLs => "dcml2pnm",
-        preview::decode::Codec::Jpeg2000 => return None,
         _ => "dcm2pnm",
+    };
+    let tmp = std::env::temp_dir().join(format!("dicura-bench-{}.dcm", std::process::id()));
+    let (pre, input) = if img.codec == preview::decode::Codec::Jpeg2000 {
+        (
+            format!(
+                "gdcmconv --raw '{}' '{}' && ",
+                path.display(),
+                tmp.display()
+            ),
+            tmp.clone(),
+        )
+    } else {
+        (String::new(), path.to_path_buf())
     };
     let mut times = Vec::new();
     for _ in 0..runs {
@@ -155,8 +168,8 @@ fn dcmtk(path: &Path, width: u32, color: bool, windows: bool, runs: usize) -> Op
             "+Wm"
         };
         let cmd = format!(
-            "{tool} -O {win} +Sxv {width} '{}' | img2sixel > /dev/null",
-            path.display()
+            "{pre}{tool} -O {win} +Sxv {width} '{}' | img2sixel > /dev/null",
+            input.display()
         );
         let t = Instant::now();
         let st = Command::new("bash")
@@ -169,6 +182,7 @@ fn dcmtk(path: &Path, width: u32, color: bool, windows: bool, runs: usize) -> Op
         }
         times.push(t.elapsed());
     }
+    let _ = std::fs::remove_file(&tmp);
     Some(median(times))
 }
 

@@ -152,6 +152,10 @@ fn view_prints_sixel_or_nothing() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(o.stdout.starts_with(b"\x1bP"), "sixel DCS");
     assert!(o.stdout.windows(2).any(|w| w == b"\x1b\\"));
+    // Half blocks: ANSI colours and U+2584.
+    let o = dicura(&["view", ct.to_str().unwrap(), "--graphics", "halfblocks"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains('\u{2584}'));
     let o = dicura(&["view", ct.to_str().unwrap(), "--graphics", "none"]);
     assert!(o.status.success());
     assert!(!o.stdout.contains(&0x1b));
