@@ -597,3 +597,47 @@ fn native_frames_are_averaged_while_decoding_for_small_panes() {
     let full = o.render(&View::default()).unwrap();
     assert_eq!(full.source_size, (64, 64));
 }
+
+#[test]
+fn one_bit_and_planar_rgb() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = |w: &mut DicomWriter, rows: u16, cols: u16| {
+        w.put(Element::str(0x0008_0016, "UI", CT_IMAGE_STORAGE))
+            .put(Element::us(0x0028_0010, &[rows]))
+            .put(Element::us(0x0028_0011, &[cols]))
+            .put(Element::us(0x0028_0103, &[0]));
+    };
+    // 1-bit: 8x2, bits little-endian within each byte (PS3.5 8.1.1).
+    let mut w = DicomWriter::new(CT_IMAGE_STORAGE, "1.2.3.6");
+    base(&mut w, 2, 8);
+    w.put(Element::us(0x0028_0002, &[1]))
+        .put(Element::str(0x0028_0004, "CS", "MONOCHROME2"))
+        .put(Element::us(0x0028_0100, &[1]))
+        .put(Element::us(0x0028_0101, &[1]))
+        .put(Element::us(0x0028_0102, &[0]))
+        .put(Element::bytes(0x7FE0_0010, "OB", &[0b0000_0101, 0xFF]));
+    let p = dir.path().join("bit.dcm");
+    std::fs::write(&p, w.finish()).unwrap();
+    let r = preview::render_once(&Source::Dicom { path: p }, &View::default()).unwrap();
+    assert_eq!(
+        gray(&r.picture),
+        &[255, 0, 255, 0, 0, 0, 0, 0, 255, 255, 255, 255, 255, 255, 255, 255]
+    );
+    // Planar configuration 1: RRGGBB.
+    let mut w = DicomWriter::new(CT_IMAGE_STORAGE, "1.2.3.7");
+    base(&mut w, 1, 2);
+    w.put(Element::us(0x0028_0002, &[3]))
+        .put(Element::str(0x0028_0004, "CS", "RGB"))
+        .put(Element::us(0x0028_0006, &[1]))
+        .put(Element::us(0x0028_0100, &[8]))
+        .put(Element::us(0x0028_0101, &[8]))
+        .put(Element::us(0x0028_0102, &[7]))
+        .put(Element::bytes(0x7FE0_0010, "OB", &[10, 20, 30, 40, 50, 60]));
+    let p = dir.path().join("planar.dcm");
+    std::fs::write(&p, w.finish()).unwrap();
+    let r = preview::render_once(&Source::Dicom { path: p }, &View::default()).unwrap();
+    let Picture::Rgb(rgb) = &r.picture else {
+        panic!("colour")
+    };
+    assert_eq!(rgb.as_raw(), &[10, 30, 50, 20, 40, 60]);
+}

@@ -326,6 +326,20 @@ mod tests {
     }
 
     #[test]
+    fn voi_lut_scales_its_output_range() {
+        // 12-bit LUT output over inputs 100..103; out of range inputs clamp.
+        let l = Voi::Lut(Lut {
+            first: 100,
+            bits: 12,
+            values: vec![0.0, 1365.0, 2730.0, 4095.0],
+        });
+        assert_eq!(l.map(50.0), 0.0);
+        assert!((l.map(101.0) - 85.0).abs() < 1e-9);
+        assert_eq!(l.map(103.0), 255.0);
+        assert_eq!(l.map(9999.0), 255.0);
+    }
+
+    #[test]
     fn presets_and_percentiles() {
         assert_eq!(preset("Lung"), Some((-600.0, 1500.0)));
         assert_eq!(preset("nope"), None);
