@@ -152,7 +152,7 @@ impl Stats {
             min = if v < min { v } else { min };
             max = if v > max { v } else { max };
         }
-        if !(min <= max) || !min.is_finite() || !max.is_finite() {
+        if min > max || !min.is_finite() || !max.is_finite() {
             return Stats {
                 min: 0.0,
                 max: 0.0,
