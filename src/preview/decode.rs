@@ -14,7 +14,8 @@ use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-/// Largest frame decoded (pixels); larger images are refused, not allocated.
+/// Largest frame decoded (samples: rows × columns × samples per pixel); larger images are
+/// refused, not allocated (as f32 that is 400 MB).
 pub const MAX_FRAME_PIXELS: u64 = 100_000_000;
 /// Largest number of frames accepted in one object.
 pub const MAX_FRAMES: u64 = 1_000_000;
@@ -294,7 +295,8 @@ impl DicomImage {
                 what: format!("{frames} frames"),
             });
         }
-        if (rows * cols) as u64 > MAX_FRAME_PIXELS {
+        let spp_for_size = int(tags::SAMPLES_PER_PIXEL).unwrap_or(1).clamp(1, 4);
+        if (rows * cols * spp_for_size) as u64 > MAX_FRAME_PIXELS {
             return Err(PreviewError::TooLarge {
                 path: path.to_path_buf(),
                 what: format!("{cols}x{rows} pixels"),
@@ -988,6 +990,15 @@ impl DicomImage {
             codec: "JPEG",
             what: e,
         };
+        // Refuse a codestream larger than the header says before the decoder allocates it.
+        if let Some((w, h)) = sof_size(data) {
+            if w > self.cols || h > self.rows {
+                return Err(bad(
+                    &self.path,
+                    format!("JPEG is {w}x{h}, header says {}x{}", self.cols, self.rows),
+                ));
+            }
+        }
         if matches!(sof(data), Some((0xC0 | 0xC1, 12))) {
             let px = super::jpeg12::decode(data, self.cols, self.rows).map_err(codec_err)?;
             let data = px.iter().map(|&v| self.stored(v as u32)).collect();
@@ -1106,6 +1117,17 @@ impl DicomImage {
             codec: "JPEG 2000",
             what: e,
         };
+        if let Some((w, h)) = j2k_size(data) {
+            if w > self.cols || h > self.rows {
+                return Err(bad(
+                    &self.path,
+                    format!(
+                        "JPEG 2000 is {w}x{h}, header says {}x{}",
+                        self.cols, self.rows
+                    ),
+                ));
+            }
+        }
         let params = jpeg2k::DecodeParameters::new().reduce(reduce);
         let img = match jpeg2k::Image::from_bytes_with(data, params) {
             Ok(i) => i,
@@ -1205,6 +1227,40 @@ fn jpegls_ilv(data: &[u8]) -> Option<u8> {
         i += 2 + len;
     }
     None
+}
+
+/// Width and height from a JPEG frame header.
+fn sof_size(data: &[u8]) -> Option<(u32, u32)> {
+    let mut i = 2;
+    while i + 9 < data.len() {
+        if data[i] != 0xFF {
+            return None;
+        }
+        let m = data[i + 1];
+        if (0xC0..=0xCF).contains(&m) && !matches!(m, 0xC4 | 0xC8 | 0xCC) || m == 0xF7 {
+            let h = u16::from_be_bytes([data[i + 5], data[i + 6]]) as u32;
+            let w = u16::from_be_bytes([data[i + 7], data[i + 8]]) as u32;
+            return Some((w, h));
+        }
+        if m == 0xDA {
+            return None;
+        }
+        i += 2 + u16::from_be_bytes([data[i + 2], data[i + 3]]) as usize;
+    }
+    None
+}
+
+/// Image size from a JPEG 2000 SIZ marker (Xsiz − XOsiz, Ysiz − YOsiz), in a raw codestream
+/// or inside a JP2 file's first kilobytes.
+fn j2k_size(data: &[u8]) -> Option<(u32, u32)> {
+    let head = &data[..data.len().min(4096)];
+    let at = head
+        .windows(4)
+        .position(|w| w == [0xFF, 0x4F, 0xFF, 0x51])?;
+    let siz = data.get(at + 4..at + 4 + 2 + 2 + 16)?;
+    let be = |o: usize| u32::from_be_bytes([siz[o], siz[o + 1], siz[o + 2], siz[o + 3]]);
+    let (x, y, xo, yo) = (be(4), be(8), be(12), be(16));
+    Some((x.saturating_sub(xo), y.saturating_sub(yo)))
 }
 
 /// The frame header marker (SOFn) of a JPEG stream and its sample precision.
