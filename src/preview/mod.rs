@@ -752,7 +752,11 @@ impl Opened {
                     });
                 }
                 let mut g = series_grid_shape(&images[0], *normal, *spacing, images.len());
-                let voxels = g.dims.iter().map(|&d| d as u64).product::<u64>();
+                let voxels = g
+                    .dims
+                    .iter()
+                    .try_fold(1u64, |a, &d| a.checked_mul(d as u64))
+                    .unwrap_or(u64::MAX);
                 if voxels > volume::MAX_VOXELS {
                     return Err(PreviewError::Series(format!(
                         "{voxels} voxels is too large to reformat"
