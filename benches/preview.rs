@@ -102,7 +102,7 @@ fn dicura_cold(path: &Path, pane: (u32, u32), runs: usize) -> (Duration, (u32, u
                 ..View::default()
             })
             .unwrap();
-        let six = preview::encode_sixel(&r.picture.to_rgb()).unwrap();
+        let six = preview::encode_picture(&r.picture).unwrap();
         times.push(t.elapsed());
         size = (r.picture.width(), r.picture.height());
         bytes = six.len();
@@ -129,14 +129,35 @@ fn dicura_rewindow(path: &Path, pane: (u32, u32), runs: usize) -> Duration {
                 ..View::default()
             })
             .unwrap();
-        let _ = preview::encode_sixel(&r.picture.to_rgb()).unwrap();
+        let _ = preview::encode_picture(&r.picture).unwrap();
         times.push(t.elapsed());
     }
     median(times)
 }
 
-/// `dcm2pnm [+Wi 1] +Sxv W FILE | img2sixel`, the same output width.
+/// `dcm2pnm [+Wi 1] +Sxv W FILE | img2sixel`, the same output width (dcmj2pnm for JPEG,
+/// dcml2pnm for JPEG-LS; dcmtk has no JPEG 2000 decoder, so J2K goes through
+/// `gdcmconv --raw` (OpenJPEG) first).
 fn dcmtk(path: &Path, width: u32, color: bool, windows: bool, runs: usize) -> Option<Duration> {
+    let img = preview::DicomImage::open(path).ok()?;
+    let tool = match img.codec {
+        preview::decode::Codec::Jpeg => "dcmj2pnm",
+        preview::decode::Codec::JpegLs => "dcml2pnm",
+        _ => "dcm2pnm",
+    };
+    let tmp = std::env::temp_dir().join(format!("dicura-bench-{}.dcm", std::process::id()));
+    let (pre, input) = if img.codec == preview::decode::Codec::Jpeg2000 {
+        (
+            format!(
+                "gdcmconv --raw '{}' '{}' && ",
+                path.display(),
+                tmp.display()
+            ),
+            tmp.clone(),
+        )
+    } else {
+        (String::new(), path.to_path_buf())
+    };
     let mut times = Vec::new();
     for _ in 0..runs {
         let win = if color {
@@ -147,12 +168,12 @@ fn dcmtk(path: &Path, width: u32, color: bool, windows: bool, runs: usize) -> Op
             "+Wm"
         };
         let cmd = format!(
-            "dcm2pnm -O {win} +Sxv {width} '{}' | img2sixel > /dev/null",
-            path.display()
+            "{pre}{tool} -O {win} +Sxv {width} '{}' | img2sixel > /dev/null",
+            input.display()
         );
         let t = Instant::now();
-        let st = Command::new("sh")
-            .args(["-c", &cmd])
+        let st = Command::new("bash")
+            .args(["-o", "pipefail", "-c", &cmd])
             .stderr(Stdio::null())
             .status()
             .ok()?;
@@ -161,6 +182,7 @@ fn dcmtk(path: &Path, width: u32, color: bool, windows: bool, runs: usize) -> Op
         }
         times.push(t.elapsed());
     }
+    let _ = std::fs::remove_file(&tmp);
     Some(median(times))
 }
 

@@ -569,3 +569,75 @@ fn corrupted_corpus_files_never_panic() {
     // Most truncations must be reported (a truncated pixel data is never a picture).
     assert!(errors >= files.len() * 15, "{errors} errors in {runs} runs");
 }
+
+#[test]
+fn native_frames_are_averaged_while_decoding_for_small_panes() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("big.dcm");
+    // 64x64 of 4x4 blocks with distinct values; a 16x16 pane averages each block exactly.
+    let block = |x: usize, y: usize| ((y / 4) * 16 + x / 4) as u16;
+    let px: Vec<u16> = (0..64 * 64).map(|i| block(i % 64, i / 64)).collect();
+    std::fs::write(&p, image(64, 64, &px, |_| {})).unwrap();
+    let mut o = preview::open(&Source::Dicom { path: p }).unwrap();
+    let small = o
+        .render(&View {
+            window: IDENTITY,
+            max_size: Some((16, 16)),
+            ..View::default()
+        })
+        .unwrap();
+    assert_eq!(small.source_size, (16, 16), "decoded at 1/4 resolution");
+    let g = gray(&small.picture);
+    for by in 0..16 {
+        for bx in 0..16 {
+            assert_eq!(g[by * 16 + bx] as u16, block(bx * 4, by * 4));
+        }
+    }
+    // Native size: no reduction.
+    let full = o.render(&View::default()).unwrap();
+    assert_eq!(full.source_size, (64, 64));
+}
+
+#[test]
+fn one_bit_and_planar_rgb() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = |w: &mut DicomWriter, rows: u16, cols: u16| {
+        w.put(Element::str(0x0008_0016, "UI", CT_IMAGE_STORAGE))
+            .put(Element::us(0x0028_0010, &[rows]))
+            .put(Element::us(0x0028_0011, &[cols]))
+            .put(Element::us(0x0028_0103, &[0]));
+    };
+    // 1-bit: 8x2, bits little-endian within each byte (PS3.5 8.1.1).
+    let mut w = DicomWriter::new(CT_IMAGE_STORAGE, "1.2.3.6");
+    base(&mut w, 2, 8);
+    w.put(Element::us(0x0028_0002, &[1]))
+        .put(Element::str(0x0028_0004, "CS", "MONOCHROME2"))
+        .put(Element::us(0x0028_0100, &[1]))
+        .put(Element::us(0x0028_0101, &[1]))
+        .put(Element::us(0x0028_0102, &[0]))
+        .put(Element::bytes(0x7FE0_0010, "OB", &[0b0000_0101, 0xFF]));
+    let p = dir.path().join("bit.dcm");
+    std::fs::write(&p, w.finish()).unwrap();
+    let r = preview::render_once(&Source::Dicom { path: p }, &View::default()).unwrap();
+    assert_eq!(
+        gray(&r.picture),
+        &[255, 0, 255, 0, 0, 0, 0, 0, 255, 255, 255, 255, 255, 255, 255, 255]
+    );
+    // Planar configuration 1: RRGGBB.
+    let mut w = DicomWriter::new(CT_IMAGE_STORAGE, "1.2.3.7");
+    base(&mut w, 1, 2);
+    w.put(Element::us(0x0028_0002, &[3]))
+        .put(Element::str(0x0028_0004, "CS", "RGB"))
+        .put(Element::us(0x0028_0006, &[1]))
+        .put(Element::us(0x0028_0100, &[8]))
+        .put(Element::us(0x0028_0101, &[8]))
+        .put(Element::us(0x0028_0102, &[7]))
+        .put(Element::bytes(0x7FE0_0010, "OB", &[10, 20, 30, 40, 50, 60]));
+    let p = dir.path().join("planar.dcm");
+    std::fs::write(&p, w.finish()).unwrap();
+    let r = preview::render_once(&Source::Dicom { path: p }, &View::default()).unwrap();
+    let Picture::Rgb(rgb) = &r.picture else {
+        panic!("colour")
+    };
+    assert_eq!(rgb.as_raw(), &[10, 30, 50, 20, 40, 60]);
+}

@@ -282,7 +282,11 @@ pub fn view(out: &mut impl Write, a: &ViewArgs) -> anyhow::Result<i32> {
                 use_sixel: false,
                 ..Default::default()
             };
-            viuer::print(&img, &conf).map_err(|e| anyhow::anyhow!("terminal output: {e}"))?;
+            viuer::print(&img, &conf).map_err(|e| match e {
+                // Keep I/O errors as such so that a closed pipe is not reported.
+                viuer::ViuError::Io(io) => anyhow::Error::from(io),
+                other => anyhow::anyhow!("terminal output: {other}"),
+            })?;
         }
     }
     writeln!(out, "{}", describe(&r))?;

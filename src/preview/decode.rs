@@ -14,7 +14,8 @@ use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-/// Largest frame decoded (pixels); larger images are refused, not allocated.
+/// Largest frame decoded (samples: rows × columns × samples per pixel); larger images are
+/// refused, not allocated (as f32 that is 400 MB).
 pub const MAX_FRAME_PIXELS: u64 = 100_000_000;
 /// Largest number of frames accepted in one object.
 pub const MAX_FRAMES: u64 = 1_000_000;
@@ -294,7 +295,8 @@ impl DicomImage {
                 what: format!("{frames} frames"),
             });
         }
-        if (rows * cols) as u64 > MAX_FRAME_PIXELS {
+        let spp_for_size = int(tags::SAMPLES_PER_PIXEL).unwrap_or(1).clamp(1, 4);
+        if (rows * cols * spp_for_size) as u64 > MAX_FRAME_PIXELS {
             return Err(PreviewError::TooLarge {
                 path: path.to_path_buf(),
                 what: format!("{cols}x{rows} pixels"),
@@ -473,10 +475,16 @@ impl DicomImage {
         self.pixels() as u64 * samples * self.bits_allocated as u64
     }
 
-    /// The largest JPEG 2000 resolution reduction whose picture still covers `target` pixels.
-    pub fn j2k_reduce_for(&self, target: Option<(u32, u32)>) -> u32 {
+    /// The largest resolution reduction (halvings) whose picture still covers `target` (the
+    /// size the pane will show): JPEG 2000 decodes fewer resolution levels, native greyscale
+    /// data is box-averaged while it is converted (no full-size frame is built).
+    pub fn reduce_for(&self, target: Option<(u32, u32)>) -> u32 {
         let Some((tw, th)) = target else { return 0 };
-        if self.codec != Codec::Jpeg2000 || tw == 0 || th == 0 {
+        let native_grey = matches!(self.codec, Codec::Native | Codec::Deflated)
+            && self.samples_per_pixel == 1
+            && matches!(self.bits_allocated, 8 | 16)
+            && !self.float;
+        if !(self.codec == Codec::Jpeg2000 || native_grey) || tw == 0 || th == 0 {
             return 0;
         }
         let mut r = 0;
@@ -496,6 +504,9 @@ impl DicomImage {
             });
         }
         match self.codec {
+            Codec::Native | Codec::Deflated if reduce > 0 => {
+                self.decode_native_reduced(index, reduce)
+            }
             Codec::Native | Codec::Deflated => self.decode_native(index),
             _ => {
                 let data = self.frame_fragments(index)?;
@@ -593,22 +604,40 @@ impl DicomImage {
         }
         let bps = self.bits_allocated as usize / 8;
         let count = n * spp;
-        let mut data = Vec::with_capacity(count);
         let le = !self.big_endian;
-        for c in bytes.chunks_exact(bps).take(count) {
-            let v = match (bps, self.float) {
-                (1, _) => self.stored(c[0] as u32),
-                (2, _) => self.stored(if le {
-                    u16::from_le_bytes([c[0], c[1]])
-                } else {
-                    u16::from_be_bytes([c[0], c[1]])
-                } as u32),
-                (4, false) => self.stored(if le {
-                    u32::from_le_bytes([c[0], c[1], c[2], c[3]])
-                } else {
-                    u32::from_be_bytes([c[0], c[1], c[2], c[3]])
-                }),
-                (4, true) => {
+        if bytes.len() < count * bps {
+            return Err(PreviewError::Truncated {
+                path: self.path.clone(),
+                what: "frame shorter than rows x columns".into(),
+            });
+        }
+        let bytes = &bytes[..count * bps];
+        // One tight loop per sample layout (the per-sample `match` was the cost on large
+        // radiographs).
+        let data: Vec<f32> = match (bps, self.float, le) {
+            (1, _, _) => bytes.iter().map(|&b| self.stored(b as u32)).collect(),
+            (2, _, true) => bytes
+                .chunks_exact(2)
+                .map(|c| self.stored(u16::from_le_bytes([c[0], c[1]]) as u32))
+                .collect(),
+            (2, _, false) => bytes
+                .chunks_exact(2)
+                .map(|c| self.stored(u16::from_be_bytes([c[0], c[1]]) as u32))
+                .collect(),
+            (4, false, _) => bytes
+                .chunks_exact(4)
+                .map(|c| {
+                    let a = [c[0], c[1], c[2], c[3]];
+                    self.stored(if le {
+                        u32::from_le_bytes(a)
+                    } else {
+                        u32::from_be_bytes(a)
+                    })
+                })
+                .collect(),
+            (4, true, _) => bytes
+                .chunks_exact(4)
+                .map(|c| {
                     let a = [c[0], c[1], c[2], c[3]];
                     let f = if le {
                         f32::from_le_bytes(a)
@@ -620,10 +649,13 @@ impl DicomImage {
                     } else {
                         0.0
                     }
-                }
-                (_, _) => {
+                })
+                .collect(),
+            _ => bytes
+                .chunks_exact(8)
+                .map(|c| {
                     let mut a = [0u8; 8];
-                    a.copy_from_slice(&c[..8]);
+                    a.copy_from_slice(c);
                     let f = if le {
                         f64::from_le_bytes(a)
                     } else {
@@ -634,10 +666,9 @@ impl DicomImage {
                     } else {
                         0.0
                     }
-                }
-            };
-            data.push(v);
-        }
+                })
+                .collect(),
+        };
         if data.len() < count {
             return Err(PreviewError::Truncated {
                 path: self.path.clone(),
@@ -650,6 +681,78 @@ impl DicomImage {
             data
         };
         Ok(self.raw(data, spp, self.photometric))
+    }
+
+    /// Native greyscale (8/16-bit) frame averaged over 2^`reduce` square blocks as it is
+    /// converted: a 3000×3000 radiograph for a 600×600 pane never exists as 9M floats.
+    fn decode_native_reduced(&self, index: u32, reduce: u32) -> Result<RawFrame, PreviewError> {
+        let bits = self.native_frame_bits();
+        let start = bits * index as u64 / 8;
+        let len = bits / 8;
+        if let Some(l) = self.pixel_length {
+            if l < start + len {
+                return Err(PreviewError::Truncated {
+                    path: self.path.clone(),
+                    what: format!("Pixel Data has {l} bytes, frame {index} needs more"),
+                });
+            }
+        }
+        let mut bytes = self.read_range(self.pixel_offset + start, len)?;
+        if self.swap_8bit_words {
+            // Frames of 8-bit OW data in big endian files start on word boundaries only when
+            // the frame size is even; fall back to the exact path otherwise.
+            if start % 2 == 1 {
+                return self.decode_native(index);
+            }
+            for w in bytes.chunks_exact_mut(2) {
+                w.swap(0, 1);
+            }
+        }
+        let (w, h) = (self.cols as usize, self.rows as usize);
+        let k = 1usize << reduce;
+        let (ow, oh) = (w.div_ceil(k), h.div_ceil(k));
+        let mut out = Vec::with_capacity(ow * oh);
+        let mut acc = vec![0f32; ow];
+        let bps = self.bits_allocated as usize / 8;
+        let le = !self.big_endian;
+        for by in 0..oh {
+            acc.fill(0.0);
+            let (y0, y1) = (by * k, ((by + 1) * k).min(h));
+            for y in y0..y1 {
+                let row = &bytes[y * w * bps..(y + 1) * w * bps];
+                match (bps, le) {
+                    (1, _) => {
+                        for (x, &b) in row.iter().enumerate() {
+                            acc[x >> reduce] += self.stored(b as u32);
+                        }
+                    }
+                    (_, true) => {
+                        for (x, c) in row.chunks_exact(2).enumerate() {
+                            acc[x >> reduce] +=
+                                self.stored(u16::from_le_bytes([c[0], c[1]]) as u32);
+                        }
+                    }
+                    (_, false) => {
+                        for (x, c) in row.chunks_exact(2).enumerate() {
+                            acc[x >> reduce] +=
+                                self.stored(u16::from_be_bytes([c[0], c[1]]) as u32);
+                        }
+                    }
+                }
+            }
+            let rows = (y1 - y0) as f32;
+            for (bx, a) in acc.iter().enumerate() {
+                let cols = ((bx + 1) * k).min(w) - bx * k;
+                out.push(a / (rows * cols as f32));
+            }
+        }
+        Ok(RawFrame {
+            width: ow as u32,
+            height: oh as u32,
+            samples: 1,
+            photometric: self.photometric,
+            data: out,
+        })
     }
 
     /// Native YBR_FULL_422: pairs of pixels stored as Y1 Y2 Cb Cr (PS3.3 C.7.6.3.1.2).
@@ -678,6 +781,7 @@ impl DicomImage {
 
     /// The stored value of a sample: Bits Stored bits ending at High Bit, sign-extended for
     /// Pixel Representation 1.
+    #[inline]
     fn stored(&self, raw: u32) -> f32 {
         let bs = self.bits_stored as u32;
         let shift = (self.high_bit as u32 + 1).saturating_sub(bs);
@@ -886,6 +990,15 @@ impl DicomImage {
             codec: "JPEG",
             what: e,
         };
+        // Refuse a codestream larger than the header says before the decoder allocates it.
+        if let Some((w, h)) = sof_size(data) {
+            if w > self.cols || h > self.rows {
+                return Err(bad(
+                    &self.path,
+                    format!("JPEG is {w}x{h}, header says {}x{}", self.cols, self.rows),
+                ));
+            }
+        }
         if matches!(sof(data), Some((0xC0 | 0xC1, 12))) {
             let px = super::jpeg12::decode(data, self.cols, self.rows).map_err(codec_err)?;
             let data = px.iter().map(|&v| self.stored(v as u32)).collect();
@@ -943,10 +1056,7 @@ impl DicomImage {
 
     fn decode_jpegls(&self, data: &[u8]) -> Result<RawFrame, PreviewError> {
         if self.samples_per_pixel != 1 {
-            return Err(unsupported(
-                &self.path,
-                "multi-component JPEG-LS (the pure-Rust decoder reads one component)",
-            ));
+            return self.decode_jpegls_color(data);
         }
         let (px, w, h) =
             jpegls::decode(data, self.cols, self.rows).map_err(|e| PreviewError::Codec {
@@ -961,12 +1071,63 @@ impl DicomImage {
         Ok(self.raw(data, 1, self.photometric))
     }
 
+    #[cfg(not(feature = "charls"))]
+    fn decode_jpegls_color(&self, _data: &[u8]) -> Result<RawFrame, PreviewError> {
+        Err(unsupported(
+            &self.path,
+            "multi-component JPEG-LS (pure_jpegls reads one component; build with --features charls)",
+        ))
+    }
+
+    /// Colour JPEG-LS through CharLS: pixel-interleaved output for line/sample interleave,
+    /// planes for ILV=0.
+    #[cfg(feature = "charls")]
+    fn decode_jpegls_color(&self, data: &[u8]) -> Result<RawFrame, PreviewError> {
+        let out = charls::CharLS::default()
+            .decode(data)
+            .map_err(|e| PreviewError::Codec {
+                path: self.path.clone(),
+                codec: "JPEG-LS (CharLS)",
+                what: e.to_string(),
+            })?;
+        let spp = self.samples_per_pixel as usize;
+        let n = self.pixels() * spp;
+        let values: Vec<f32> = if self.bits_allocated <= 8 {
+            out.iter().take(n).map(|&b| self.stored(b as u32)).collect()
+        } else {
+            out.chunks_exact(2)
+                .take(n)
+                .map(|c| self.stored(u16::from_le_bytes([c[0], c[1]]) as u32))
+                .collect()
+        };
+        if values.len() < n {
+            return Err(bad(&self.path, "JPEG-LS output shorter than the image"));
+        }
+        let values = if jpegls_ilv(data) == Some(0) {
+            planar_to_interleaved(&values, spp)
+        } else {
+            values
+        };
+        Ok(self.raw(values, spp, self.photometric))
+    }
+
     fn decode_j2k(&self, data: &[u8], reduce: u32) -> Result<RawFrame, PreviewError> {
         let codec_err = |e: String| PreviewError::Codec {
             path: self.path.clone(),
             codec: "JPEG 2000",
             what: e,
         };
+        if let Some((w, h)) = j2k_size(data) {
+            if w > self.cols || h > self.rows {
+                return Err(bad(
+                    &self.path,
+                    format!(
+                        "JPEG 2000 is {w}x{h}, header says {}x{}",
+                        self.cols, self.rows
+                    ),
+                ));
+            }
+        }
         let params = jpeg2k::DecodeParameters::new().reduce(reduce);
         let img = match jpeg2k::Image::from_bytes_with(data, params) {
             Ok(i) => i,
@@ -1048,6 +1209,58 @@ fn is_frame_start(codec: Codec, head: &[u8; 4]) -> bool {
         Codec::Jpeg2000 => (head[0] == 0xFF && head[1] == 0x4F) || head == &[0, 0, 0, 0x0C],
         _ => false,
     }
+}
+
+/// The interleave mode (ILV) of the first JPEG-LS scan.
+#[cfg_attr(not(feature = "charls"), allow(dead_code))]
+fn jpegls_ilv(data: &[u8]) -> Option<u8> {
+    let mut i = 2;
+    while i + 4 < data.len() {
+        if data[i] != 0xFF {
+            return None;
+        }
+        let len = u16::from_be_bytes([data[i + 2], data[i + 3]]) as usize;
+        if data[i + 1] == 0xDA {
+            let ns = *data.get(i + 4)? as usize;
+            return data.get(i + 4 + 1 + 2 * ns + 1).copied();
+        }
+        i += 2 + len;
+    }
+    None
+}
+
+/// Width and height from a JPEG frame header.
+fn sof_size(data: &[u8]) -> Option<(u32, u32)> {
+    let mut i = 2;
+    while i + 9 < data.len() {
+        if data[i] != 0xFF {
+            return None;
+        }
+        let m = data[i + 1];
+        if (0xC0..=0xCF).contains(&m) && !matches!(m, 0xC4 | 0xC8 | 0xCC) || m == 0xF7 {
+            let h = u16::from_be_bytes([data[i + 5], data[i + 6]]) as u32;
+            let w = u16::from_be_bytes([data[i + 7], data[i + 8]]) as u32;
+            return Some((w, h));
+        }
+        if m == 0xDA {
+            return None;
+        }
+        i += 2 + u16::from_be_bytes([data[i + 2], data[i + 3]]) as usize;
+    }
+    None
+}
+
+/// Image size from a JPEG 2000 SIZ marker (Xsiz − XOsiz, Ysiz − YOsiz), in a raw codestream
+/// or inside a JP2 file's first kilobytes.
+fn j2k_size(data: &[u8]) -> Option<(u32, u32)> {
+    let head = &data[..data.len().min(4096)];
+    let at = head
+        .windows(4)
+        .position(|w| w == [0xFF, 0x4F, 0xFF, 0x51])?;
+    let siz = data.get(at + 4..at + 4 + 2 + 2 + 16)?;
+    let be = |o: usize| u32::from_be_bytes([siz[o], siz[o + 1], siz[o + 2], siz[o + 3]]);
+    let (x, y, xo, yo) = (be(4), be(8), be(12), be(16));
+    Some((x.saturating_sub(xo), y.saturating_sub(yo)))
 }
 
 /// The frame header marker (SOFn) of a JPEG stream and its sample precision.

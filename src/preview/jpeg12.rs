@@ -144,8 +144,8 @@ pub fn decode(data: &[u8], width: u32, height: u32) -> Result<Vec<u16>, String> 
                 while p < seg.len() {
                     let (pq, tq) = (seg[p] >> 4, (seg[p] & 3) as usize);
                     p += 1;
-                    for k in 0..64 {
-                        qt[tq][k] = if pq == 1 {
+                    for q in qt[tq].iter_mut() {
+                        *q = if pq == 1 {
                             let v = u16::from_be_bytes([
                                 *seg.get(p).ok_or("short DQT")?,
                                 *seg.get(p + 1).ok_or("short DQT")?,

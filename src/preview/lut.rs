@@ -86,7 +86,7 @@ impl Palette {
             let entries: Vec<u16> = if let Some(seg) = words_of(h, 0x0028_1221 + k) {
                 expand_segmented(&seg, n)?
             } else if let Some(raw) = bytes_of(h, 0x0028_1201 + k) {
-                if bits == 8 && raw.len() == n || (bits == 8 && raw.len() == n + 1) {
+                if bits == 8 && (raw.len() == n || raw.len() == n + 1) {
                     raw.iter().take(n).map(|&b| b as u16).collect()
                 } else {
                     let le = !h.encoding.big_endian;

@@ -25,7 +25,7 @@ pub mod window;
 pub use decode::{DicomImage, HeaderWindow, Photometric};
 pub use error::PreviewError;
 pub use image::Picture;
-pub use sixel::{encode_sixel, SixelError};
+pub use sixel::{encode_picture, encode_sixel, encode_sixel_gray, SixelError};
 pub use volume::Axis;
 pub use window::{Voi, VoiFunction, Window, PRESETS};
 
@@ -378,6 +378,17 @@ fn series_grid_shape(first: &DicomImage, normal: [f64; 3], spacing: f64, n: usiz
     }
 }
 
+/// The size a DICOM image will be shown at, when the view shrinks it.
+fn shown_size(img: &DicomImage, view: &View) -> Option<(u32, u32)> {
+    let max = view.max_size?;
+    let aspect = if view.stored_grid {
+        1.0
+    } else {
+        dicom_aspect(img)
+    };
+    Some(image::fit_size(img.cols, img.rows, aspect, Some(max)))
+}
+
 /// Source pixel aspect (height/width) of a DICOM image.
 fn dicom_aspect(img: &DicomImage) -> f64 {
     match (img.pixel_spacing, img.aspect_ratio) {
@@ -661,7 +672,7 @@ impl Opened {
         match (&self.inner, view.axis) {
             (Inner::Dicom(img), None) => {
                 let img = img.clone();
-                let reduce = img.j2k_reduce_for(view.max_size);
+                let reduce = img.reduce_for(shown_size(&img, view));
                 let d = self.frame(0, &img, view.index, reduce)?;
                 let labels = orient::dicom_labels(img.orientation);
                 Ok((Src::Frame(d), dicom_aspect(&img), labels, Some(img)))
@@ -672,7 +683,7 @@ impl Opened {
                     .get(view.index)
                     .cloned()
                     .ok_or_else(|| oor(format!("instance {} of {}", view.index, images.len())))?;
-                let reduce = img.j2k_reduce_for(view.max_size);
+                let reduce = img.reduce_for(shown_size(&img, view));
                 let d = self.frame(view.index, &img, 0, reduce)?;
                 let labels = orient::dicom_labels(img.orientation);
                 Ok((
@@ -741,7 +752,11 @@ impl Opened {
                     });
                 }
                 let mut g = series_grid_shape(&images[0], *normal, *spacing, images.len());
-                let voxels = g.dims.iter().map(|&d| d as u64).product::<u64>();
+                let voxels = g
+                    .dims
+                    .iter()
+                    .try_fold(1u64, |a, &d| a.checked_mul(d as u64))
+                    .unwrap_or(u64::MAX);
                 if voxels > volume::MAX_VOXELS {
                     return Err(PreviewError::Series(format!(
                         "{voxels} voxels is too large to reformat"

@@ -207,7 +207,10 @@ impl NiftiVolume {
         let dims = [dim(1), dim(2), dim(3)];
         // Dimensions 5..7 (vectors, CIFTI) are not shown: only the first of each.
         let time_points = dim(4);
-        let voxels = dims.iter().map(|&x| x as u64).product::<u64>();
+        let voxels = dims
+            .iter()
+            .try_fold(1u64, |acc, &x| acc.checked_mul(x as u64))
+            .unwrap_or(u64::MAX);
         if voxels > MAX_VOXELS || dims.contains(&0) {
             return Err(PreviewError::TooLarge {
                 path: path.to_path_buf(),
@@ -289,11 +292,16 @@ impl NiftiVolume {
         let n: usize = self.dims.iter().product();
         let vol_bytes = n * self.bytes_per_voxel;
         let data_path = h.data_path(path);
-        let start = if h.single_file {
-            h.vox_offset.max(0.0) as u64
-        } else {
-            0
-        } + (t * vol_bytes) as u64;
+        let start = (t as u64)
+            .checked_mul(vol_bytes as u64)
+            .and_then(|o| {
+                o.checked_add(if h.single_file {
+                    h.vox_offset.max(0.0) as u64
+                } else {
+                    0
+                })
+            })
+            .ok_or_else(|| vol_err(path, "time point offset overflows"))?;
         let mut buf = vec![0u8; vol_bytes];
         let f = std::fs::File::open(&data_path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
@@ -320,7 +328,7 @@ impl NiftiVolume {
                 .metadata()
                 .map_err(|e| PreviewError::io(&data_path, e))?
                 .len();
-            if start + vol_bytes as u64 > size {
+            if start.saturating_add(vol_bytes as u64) > size {
                 return Err(PreviewError::Truncated {
                     path: data_path.clone(),
                     what: format!(

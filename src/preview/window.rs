@@ -143,15 +143,16 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Exact minimum and maximum; percentiles and histogram from at most ~1M samples
+    /// (a strided subsample of larger frames: a 3000×3000 radiograph costs one pass).
     pub fn of(values: &[f32]) -> Stats {
         let (mut min, mut max) = (f32::INFINITY, f32::NEG_INFINITY);
         for &v in values {
-            if v.is_finite() {
-                min = min.min(v);
-                max = max.max(v);
-            }
+            // NaN never wins either comparison, so it is skipped.
+            min = if v < min { v } else { min };
+            max = if v > max { v } else { max };
         }
-        if min > max {
+        if min > max || !min.is_finite() || !max.is_finite() {
             return Stats {
                 min: 0.0,
                 max: 0.0,
@@ -161,6 +162,7 @@ impl Stats {
             };
         }
         const FINE: usize = 4096;
+        let stride = values.len().div_ceil(1 << 20).max(1);
         let span = (max - min) as f64;
         let mut fine = vec![0u32; FINE];
         let scale = if span > 0.0 {
@@ -168,9 +170,11 @@ impl Stats {
         } else {
             0.0
         };
-        for &v in values {
-            if v.is_finite() {
-                fine[((v - min) as f64 * scale) as usize] += 1;
+        let fscale = scale as f32;
+        for &v in values.iter().step_by(stride) {
+            if v >= min && v <= max {
+                let i = (((v - min) * fscale) as usize).min(FINE - 1);
+                fine[i] += 1;
             }
         }
         let total: u64 = fine.iter().map(|&c| c as u64).sum();
@@ -319,6 +323,20 @@ mod tests {
             .map(|&x| (v.map(x) + 0.5) as u8)
             .collect();
         assert_eq!(lut_path, vec![0, 128, 255]);
+    }
+
+    #[test]
+    fn voi_lut_scales_its_output_range() {
+        // 12-bit LUT output over inputs 100..103; out of range inputs clamp.
+        let l = Voi::Lut(Lut {
+            first: 100,
+            bits: 12,
+            values: vec![0.0, 1365.0, 2730.0, 4095.0],
+        });
+        assert_eq!(l.map(50.0), 0.0);
+        assert!((l.map(101.0) - 85.0).abs() < 1e-9);
+        assert_eq!(l.map(103.0), 255.0);
+        assert_eq!(l.map(9999.0), 255.0);
     }
 
     #[test]
