@@ -256,8 +256,10 @@ impl App {
         {
             return;
         }
-        let (Some(set), Some(level)) = (self.labels.set_name().map(str::to_string), self.labels.level())
-        else {
+        let (Some(set), Some(level)) = (
+            self.labels.set_name().map(str::to_string),
+            self.labels.level(),
+        ) else {
             return;
         };
         self.jobs.send(super::jobs::Job::LabelProgress {
