@@ -243,3 +243,110 @@ fn protocol_deviations() {
     let (code, _) = check(&db, &["--protocol", &proto.display().to_string()]);
     assert_eq!(code, 2, "a protocol with an unknown key is a usage error");
 }
+
+/// A 16×16 8-bit secondary capture whose pixel data is `pixels`, native or RLE-compressed
+/// (one PackBits segment, encapsulated in one fragment).
+fn sc_image(sop: &str, pixels: &[u8], rle: bool) -> Vec<u8> {
+    use dicura::synth::{DicomWriter, Element};
+    const SC: &str = "1.2.840.10008.5.1.4.1.1.7";
+    let mut w = DicomWriter::new(SC, sop);
+    if rle {
+        w.transfer_syntax("1.2.840.10008.1.2.5");
+    }
+    w.put(Element::str(0x0008_0016, "UI", SC))
+        .put(Element::str(0x0008_0018, "UI", sop))
+        .put(Element::str(0x0008_0060, "CS", "OT"))
+        .put(Element::str(
+            0x0020_000D,
+            "UI",
+            "1.2.826.0.1.3680043.10.77.1",
+        ))
+        .put(Element::str(
+            0x0020_000E,
+            "UI",
+            "1.2.826.0.1.3680043.10.77.2",
+        ))
+        .put(Element::us(0x0028_0002, &[1]))
+        .put(Element::str(0x0028_0004, "CS", "MONOCHROME2"))
+        .put(Element::us(0x0028_0010, &[16]))
+        .put(Element::us(0x0028_0011, &[16]))
+        .put(Element::us(0x0028_0100, &[8]))
+        .put(Element::us(0x0028_0101, &[8]))
+        .put(Element::us(0x0028_0102, &[7]))
+        .put(Element::us(0x0028_0103, &[0]));
+    if !rle {
+        w.pixel_data_native(pixels);
+        return w.finish();
+    }
+    // PackBits: literal runs of up to 128 bytes.
+    let mut segment = Vec::new();
+    for chunk in pixels.chunks(128) {
+        segment.push((chunk.len() - 1) as u8);
+        segment.extend_from_slice(chunk);
+    }
+    let mut fragment = vec![0u8; 64];
+    fragment[0..4].copy_from_slice(&1u32.to_le_bytes());
+    fragment[4..8].copy_from_slice(&64u32.to_le_bytes());
+    fragment.extend_from_slice(&segment);
+    if fragment.len() % 2 == 1 {
+        fragment.push(0);
+    }
+    let mut out = w.finish();
+    out.extend_from_slice(&[
+        0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+    ]);
+    out.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0, 0, 0, 0]); // empty offset table
+    out.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0]);
+    out.extend_from_slice(&(fragment.len() as u32).to_le_bytes());
+    out.extend_from_slice(&fragment);
+    out.extend_from_slice(&[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+    out
+}
+
+/// `--deep` finds blank images whether their pixel data is native or compressed (decoded),
+/// and not images with content.
+#[test]
+fn deep_pass_finds_constant_images_native_and_compressed() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let flat = vec![100u8; 256];
+    let ramp: Vec<u8> = (0..=255u8).collect();
+    for (name, sop, px, rle) in [
+        (
+            "flat_native.dcm",
+            "1.2.826.0.1.3680043.10.77.3",
+            &flat,
+            false,
+        ),
+        ("flat_rle.dcm", "1.2.826.0.1.3680043.10.77.4", &flat, true),
+        (
+            "ramp_native.dcm",
+            "1.2.826.0.1.3680043.10.77.5",
+            &ramp,
+            false,
+        ),
+        ("ramp_rle.dcm", "1.2.826.0.1.3680043.10.77.6", &ramp, true),
+    ] {
+        std::fs::write(data.join(name), sc_image(sop, px, rle)).unwrap();
+    }
+    let db = tmp.path().join("c.db");
+    scan_json(&data, &db, &[]);
+    let (_, rows) = check(&db, &["--deep", "--fail-on", "never"]);
+    let mut constant: Vec<String> = rows
+        .iter()
+        .filter(|r| r["code"] == "image.constant")
+        .filter_map(|r| r["path"].as_str())
+        .map(|p| p.rsplit('/').next().unwrap_or(p).to_string())
+        .collect();
+    constant.sort();
+    assert_eq!(
+        constant,
+        vec!["flat_native.dcm", "flat_rle.dcm"],
+        "{rows:#?}"
+    );
+    // The compressed ramp was decoded (it is not constant), not skipped: render it too.
+    let img = dicura::preview::DicomImage::open(&data.join("ramp_rle.dcm")).unwrap();
+    let f = img.decode_frame(0, 0).unwrap();
+    assert_eq!(f.data.iter().map(|v| *v as u8).collect::<Vec<_>>(), ramp);
+}

@@ -1,7 +1,7 @@
-//! The `--deep` pass reads pixel data (never decoding compressed data; a decoder is another
-//! issue): blank or constant images and tiny dynamic range for native (uncompressed) pixel data,
-//! and lossy-compressed images in an otherwise lossless dataset (by transfer syntax, or Lossy
-//! Image Compression = 01).
+//! The `--deep` pass reads pixel data: blank or constant images and tiny dynamic range (native
+//! pixel data read directly; compressed pixel data — RLE, JPEG, JPEG-LS, JPEG 2000 — decoded,
+//! first frame, by the preview decoder), and lossy-compressed images in an otherwise lossless
+//! dataset (by transfer syntax, or Lossy Image Compression = 01).
 //! Incremental: a file is read again only when its content changed.
 
 use super::engine::{file_subject, Finding};
@@ -103,12 +103,28 @@ fn native_range(src: &PixelSource) -> std::io::Result<Option<(i64, i64)>> {
     Ok((lo <= hi).then_some((lo, hi)))
 }
 
+/// Min and max of the first frame's stored values of compressed pixel data, decoded; `None`
+/// when it cannot be decoded (the per-file checks report broken encapsulation).
+fn decoded_range(src: &PixelSource) -> Option<(i64, i64)> {
+    let img = crate::preview::DicomImage::open(std::path::Path::new(&src.path)).ok()?;
+    let frame = img.decode_frame(0, 0).ok()?;
+    let mut lo = f32::INFINITY;
+    let mut hi = f32::NEG_INFINITY;
+    for v in &frame.data {
+        lo = lo.min(*v);
+        hi = hi.max(*v);
+    }
+    (lo <= hi).then_some((lo.round() as i64, hi.round() as i64))
+}
+
 fn check_one(src: &PixelSource) -> Vec<Finding> {
     let mut out = Vec::new();
-    if src.encapsulated {
-        return out; // compressed: needs a decoder (fragments per frame are a per-file check)
-    }
-    if let Ok(Some((lo, hi))) = native_range(src) {
+    let range = if src.encapsulated {
+        decoded_range(src)
+    } else {
+        native_range(src).ok().flatten()
+    };
+    if let Some((lo, hi)) = range {
         if lo == hi {
             out.push(finding(
                 src,
