@@ -47,7 +47,8 @@ impl Axis {
     }
 }
 
-/// A 3-D grid of modality values; voxel (i, j, k) is `data[i + nx*(j + ny*k)]` and sits at
+/// A 3-D grid of modality values; voxel (i, j, k) is `data[i + nx*(j + ny*k)]` (an ndarray of
+/// shape (nz, ny, nx) in standard order, which is how slices are cut) and sits at
 /// `origin + i*dir[0]*spacing[0] + j*dir[1]*spacing[1] + k*dir[2]*spacing[2]` (LPS, mm).
 #[derive(Debug, Clone)]
 pub struct Grid {
@@ -126,16 +127,24 @@ impl Grid {
         }
         let (w, h) = (self.dims[c.h], self.dims[c.v]);
         let index = if c.flip_n { n - 1 - index } else { index };
-        let stride = [1, self.dims[0], self.dims[0] * self.dims[1]];
-        let mut data = Vec::with_capacity(w * h);
-        for y in 0..h {
-            let yy = if c.flip_v { h - 1 - y } else { y };
-            for x in 0..w {
-                let xx = if c.flip_h { w - 1 - x } else { x };
-                let i = index * stride[c.normal] + xx * stride[c.h] + yy * stride[c.v];
-                data.push(self.data.get(i).copied().unwrap_or(0.0));
-            }
+        // The grid as an ndarray view, axes (k, j, i): voxel axis `a` is array axis 2 - a.
+        let vol =
+            ndarray::ArrayView3::from_shape((self.dims[2], self.dims[1], self.dims[0]), &self.data)
+                .map_err(|e| PreviewError::OutOfRange {
+                    what: format!("volume of {:?} voxels: {e}", self.dims),
+                })?;
+        let mut plane = vol.index_axis(ndarray::Axis(2 - c.normal), index);
+        // The plane keeps the other two axes in (k, j, i) order: rows must be `v`, columns `h`.
+        if 2 - c.v > 2 - c.h {
+            plane = plane.reversed_axes();
         }
+        if c.flip_v {
+            plane.invert_axis(ndarray::Axis(0));
+        }
+        if c.flip_h {
+            plane.invert_axis(ndarray::Axis(1));
+        }
+        let data: Vec<f32> = plane.iter().copied().collect();
         let sign = |f: bool, d: [f64; 3]| if f { [-d[0], -d[1], -d[2]] } else { d };
         let labels = if self.oriented {
             super::orient::border_labels(
