@@ -392,3 +392,67 @@ fn plan_round_trip_dry_run_and_plan_overrides() {
         );
     }
 }
+
+/// The safe-private list: a `safe` plan rule keeps the listed elements of a private block
+/// only with the Retain Safe Private option; the rest of the block, and everything without
+/// the option, is removed. Checked by reading the output back with dcmdump when present.
+#[test]
+fn safe_private_elements_are_kept_only_with_the_option() {
+    use dicura::phi::deid::{deidentify_dicom, DeidConfig};
+    use dicura::phi::plan::Plan;
+    use dicura::phi::table::ProfileOption;
+    use dicura::synth::{DicomWriter, Element};
+    const CT: &str = "1.2.840.10008.5.1.4.1.1.2";
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let src = tmp.path().join("in.dcm");
+    let mut w = DicomWriter::new(CT, "1.2.826.0.1.3680043.10.99.1");
+    w.put(Element::str(0x0008_0016, "UI", CT))
+        .put(Element::str(
+            0x0008_0018,
+            "UI",
+            "1.2.826.0.1.3680043.10.99.1",
+        ))
+        .put(Element::str(0x0010_0010, "PN", "DOE^JANE"))
+        .put(Element::str(
+            0x0020_000D,
+            "UI",
+            "1.2.826.0.1.3680043.10.99.2",
+        ))
+        .put(Element::str(
+            0x0020_000E,
+            "UI",
+            "1.2.826.0.1.3680043.10.99.3",
+        ))
+        .put(Element::str(0x0019_0010, "LO", "ACME SCANNER"))
+        .put(Element::str(0x0019_1023, "DS", "12.5"))
+        .put(Element::str(0x0019_1030, "LO", "DOE^JANE"));
+    std::fs::write(&src, w.finish()).expect("write");
+    let plan = Plan::from_toml(
+        "[[rule]]\ntarget = \"private:ACME SCANNER\"\naction = \"safe\"\nvalue = \"xx23\"\n",
+    )
+    .expect("plan");
+    let run = |options: Vec<ProfileOption>, out: &str| {
+        let cfg = DeidConfig {
+            options,
+            plan: plan.clone(),
+            secret: dicura::phi::uid::Secret::from_hex(&"ab".repeat(32)).expect("secret"),
+            pseudonymise: false,
+            dry_run: false,
+        };
+        let root = tmp.path().join(out);
+        let r = deidentify_dicom(&src, &root, None, &cfg).expect("deid");
+        let obj = dicom_object::open_file(root.join(&r.output)).expect("read output");
+        let has = |g, e| obj.element(dicom_core::Tag(g, e)).is_ok();
+        (
+            has(0x0019, 0x0010),
+            has(0x0019, 0x1023),
+            has(0x0019, 0x1030),
+        )
+    };
+    assert_eq!(
+        run(vec![ProfileOption::RetainSafePrivate], "with"),
+        (true, true, false),
+        "creator and the safe element kept, the name removed"
+    );
+    assert_eq!(run(vec![], "without"), (false, false, false));
+}

@@ -58,6 +58,9 @@ pub enum DeidError {
     Write(String),
 }
 
+/// A private block kept: (group, block byte, `None` for all of it or its safe element bytes).
+type KeptBlock = (u16, u16, Option<Vec<u8>>);
+
 struct Ctx<'a> {
     cfg: &'a DeidConfig,
     date_shift: i64,
@@ -173,19 +176,27 @@ impl Ctx<'_> {
 
     /// Applies the profile to a data set (recursively into sequence items).
     fn clean(&mut self, obj: InMemDicomObject) -> InMemDicomObject {
-        // Private creators kept by the plan: (group, block).
-        let mut kept_blocks: Vec<(u16, u16)> = Vec::new();
+        // Private blocks kept: (group, block, None for all of it or the safe elements).
+        let mut kept_blocks: Vec<KeptBlock> = Vec::new();
         for e in obj.iter() {
             let t = e.tag();
             if t.group() % 2 == 1 && (0x10..=0xFF).contains(&t.element()) {
                 let creator = strings(e.value()).join("\\");
-                let keep = self
-                    .cfg
-                    .plan
-                    .for_creator(&creator)
-                    .is_some_and(|r| r.action == PlanAction::Keep);
-                if keep {
-                    kept_blocks.push((t.group(), t.element()));
+                match self.cfg.plan.for_creator(&creator) {
+                    Some(r) if r.action == PlanAction::Keep => {
+                        kept_blocks.push((t.group(), t.element(), None));
+                    }
+                    // The safe-private list, with the Retain Safe Private option (E.3.10).
+                    Some(r)
+                        if r.action == PlanAction::Safe
+                            && self.cfg.has(ProfileOption::RetainSafePrivate) =>
+                    {
+                        let safe = r.value.as_deref().and_then(super::plan::safe_elements);
+                        if let Some(safe) = safe {
+                            kept_blocks.push((t.group(), t.element(), Some(safe)));
+                        }
+                    }
+                    _ => {}
                 }
             }
         }
@@ -198,13 +209,21 @@ impl Ctx<'_> {
         InMemDicomObject::from_element_iter(out)
     }
 
-    fn clean_element(&mut self, e: Elem, kept_blocks: &[(u16, u16)]) -> Option<Elem> {
+    fn clean_element(&mut self, e: Elem, kept_blocks: &[KeptBlock]) -> Option<Elem> {
         let tag = e.tag();
         let vr = e.vr();
         let (g, el) = (tag.group(), tag.element());
         if g % 2 == 1 {
             let block = if el < 0x100 { el } else { el >> 8 };
-            if el >= 0x10 && kept_blocks.contains(&(g, block)) {
+            let kept = kept_blocks.iter().any(|(kg, kb, safe)| {
+                *kg == g
+                    && *kb == block
+                    && (el < 0x100
+                        || safe
+                            .as_ref()
+                            .is_none_or(|s| s.contains(&((el & 0xFF) as u8))))
+            });
+            if el >= 0x10 && kept {
                 return Some(e);
             }
             if el >= 0x10 {
@@ -244,6 +263,8 @@ impl Ctx<'_> {
                     Some(v) => Some(prim(tag, vr, v)),
                     None => Some(empty_like(tag, vr)),
                 },
+                // Only private creators take `safe` (the plan refuses it elsewhere).
+                PlanAction::Safe => None,
             };
         }
         let Some(rule) = table::rule(t32) else {

@@ -5,8 +5,13 @@
 //! ```toml
 //! [[rule]]
 //! target = "0010,0010"        # a tag, a keyword, "private:CREATOR" or a NIfTI field
-//! action = "replace"          # keep | remove | empty | replace | shift_date
+//! action = "replace"          # keep | remove | empty | replace | shift_date | safe
 //! value = "ANONYMOUS"         # replace only
+//!
+//! [[rule]]                    # the safe-private list: elements of a private block known to
+//! target = "private:GEMS_ACQU_01"   # carry no identity, kept with --option
+//! action = "safe"             # retain-safe-private (PS3.15 E.3.10); the rest of the block
+//! value = "xx23 xx24"         # and every other private block is removed
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -21,6 +26,9 @@ pub enum PlanAction {
     Empty,
     Replace,
     ShiftDate,
+    /// For a private creator: these elements of its block (`value`, e.g. `xx23 xx24`) are
+    /// safe, kept when the Retain Safe Private option is in force.
+    Safe,
 }
 
 impl PlanAction {
@@ -31,6 +39,7 @@ impl PlanAction {
             PlanAction::Empty => "empty",
             PlanAction::Replace => "replace",
             PlanAction::ShiftDate => "shift_date",
+            PlanAction::Safe => "safe",
         }
     }
     pub fn parse(s: &str) -> Option<PlanAction> {
@@ -40,6 +49,7 @@ impl PlanAction {
             "empty" => PlanAction::Empty,
             "replace" => PlanAction::Replace,
             "shift_date" | "shift-date" => PlanAction::ShiftDate,
+            "safe" => PlanAction::Safe,
             _ => return None,
         })
     }
@@ -71,6 +81,28 @@ pub enum PlanError {
     Target(String),
     #[error("plan: target {0} has action replace but no value")]
     NoValue(String),
+    #[error("plan: target {0}: action safe is for private creators (private:CREATOR) and needs the safe elements as value, e.g. \"xx10 xx23\"")]
+    Safe(String),
+}
+
+/// The element bytes of a `safe` rule's value (`xx23 xx24`, `23,24` or `(0019,xx23)`).
+pub fn safe_elements(value: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    for part in value
+        .split([' ', ',', ';'])
+        .filter(|p| !p.trim().is_empty())
+    {
+        let p = part.trim().trim_matches(['(', ')']);
+        let hex = p.rsplit(',').next().unwrap_or(p);
+        let hex = hex.trim_start_matches("xx").trim_start_matches("XX");
+        let hex = if hex.len() > 2 {
+            &hex[hex.len() - 2..]
+        } else {
+            hex
+        };
+        out.push(u8::from_str_radix(hex, 16).ok()?);
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 /// NIfTI/Analyze header fields a plan may name.
@@ -110,6 +142,12 @@ impl Plan {
             normalise_target(&rule.target).ok_or_else(|| PlanError::Target(rule.target.clone()))?;
         if rule.action == PlanAction::Replace && rule.value.is_none() {
             return Err(PlanError::NoValue(rule.target));
+        }
+        if rule.action == PlanAction::Safe
+            && (!key.starts_with("private:")
+                || rule.value.as_deref().and_then(safe_elements).is_none())
+        {
+            return Err(PlanError::Safe(rule.target));
         }
         self.rules.insert(
             key.clone(),
@@ -187,6 +225,26 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn safe_private_rules() {
+        assert_eq!(safe_elements("xx23 xx24"), Some(vec![0x23, 0x24]));
+        assert_eq!(safe_elements("(0019,xx0C)"), Some(vec![0x0C]));
+        assert_eq!(safe_elements("zz"), None);
+        let plan = Plan::from_toml(
+            "[[rule]]\ntarget = \"private:GEMS_ACQU_01\"\naction = \"safe\"\nvalue = \"xx23\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            plan.for_creator("GEMS_ACQU_01").map(|r| r.action),
+            Some(PlanAction::Safe)
+        );
+        assert!(Plan::from_toml(
+            "[[rule]]\ntarget = \"PatientName\"\naction = \"safe\"\nvalue = \"xx23\"\n"
+        )
+        .is_err());
+        assert!(Plan::from_toml("[[rule]]\ntarget = \"private:X\"\naction = \"safe\"\n").is_err());
+    }
 
     #[test]
     fn toml_round_trip_normalises_targets() {

@@ -376,7 +376,8 @@ impl App {
         });
     }
 
-    /// `:plan save FILE`, `:plan load FILE`, `:plan clear`.
+    /// `:plan save FILE`, `:plan load FILE`, `:plan clear`, `:plan safe xx10 xx23` (the
+    /// selected private creator's safe elements, kept with retain-safe-private).
     pub fn plan_command(&mut self, args: &[&str]) {
         match args {
             ["save", path] => match std::fs::write(path, self.phi.plan.to_toml()) {
@@ -395,11 +396,16 @@ impl App {
                     Err(e) => self.error(e),
                 }
             }
+            ["safe", elements @ ..] if !elements.is_empty() => {
+                self.plan_decide(PlanAction::Safe, Some(elements.join(" ")))
+            }
             ["clear"] => self.plan_write(|plan| {
                 *plan = Plan::new();
                 Ok("plan cleared: the profile decides".into())
             }),
-            _ => self.error("usage: plan save FILE | plan load FILE | plan clear"),
+            _ => self.error(
+                "usage: plan save FILE | plan load FILE | plan clear | plan safe xx10 xx23 (private creator rows)",
+            ),
         }
     }
 }
