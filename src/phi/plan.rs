@@ -85,7 +85,7 @@ pub enum PlanError {
     Safe(String),
 }
 
-/// The element bytes of a `safe` rule's value (`xx23 xx24`, `23,24` or `(0019,xx23)`).
+/// The element bytes of a `safe` rule's value: space-separated `xx23 xx24` (or `(0019,xx23)`).
 pub fn safe_elements(value: &str) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     for part in value
