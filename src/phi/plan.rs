@@ -88,10 +88,7 @@ pub enum PlanError {
 /// The element bytes of a `safe` rule's value: space-separated `xx23 xx24` (or `(0019,xx23)`).
 pub fn safe_elements(value: &str) -> Option<Vec<u8>> {
     let mut out = Vec::new();
-    for part in value
-        .split([' ', ',', ';'])
-        .filter(|p| !p.trim().is_empty())
-    {
+    for part in value.split([' ', ';']).filter(|p| !p.trim().is_empty()) {
         let p = part.trim().trim_matches(['(', ')']);
         let hex = p.rsplit(',').next().unwrap_or(p);
         let hex = hex.trim_start_matches("xx").trim_start_matches("XX");
