@@ -456,3 +456,31 @@ fn safe_private_elements_are_kept_only_with_the_option() {
     );
     assert_eq!(run(vec![], "without"), (false, false, false));
 }
+
+/// The stored PHI summary is used only while it matches the findings: a removed file makes
+/// the summary recomputed (fewer files), and the next detection stores the new one.
+#[test]
+fn stored_phi_summary_follows_rescans() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("phi");
+    let planted = dicura::synth::write_phi_dataset(&data, 2, 2).expect("dataset");
+    let db = tmp.path().join("c.sqlite");
+    scan_json(&data, &db, &[]);
+    let mut cat = dicura::catalogue::Catalogue::open(&db).expect("open");
+    cat.phi_refresh().expect("refresh");
+    let files_with = |s: &[dicura::catalogue::PhiSummaryRow]| {
+        s.iter()
+            .find(|r| r.keyword == "PatientName" && r.reason == "attribute")
+            .map(|r| r.files)
+    };
+    let s1 = cat.phi_summary().expect("summary");
+    assert_eq!(files_with(&s1), Some(planted.files.len() as i64));
+    drop(cat);
+    std::fs::remove_file(&planted.files[0]).expect("remove a file");
+    scan_json(&data, &db, &[]);
+    let mut cat = dicura::catalogue::Catalogue::open(&db).expect("open");
+    let s2 = cat.phi_summary().expect("summary after the rescan");
+    assert_eq!(files_with(&s2), Some(planted.files.len() as i64 - 1));
+    cat.phi_refresh().expect("refresh");
+    assert_eq!(cat.phi_summary().expect("stored again"), s2);
+}

@@ -49,6 +49,33 @@ pub struct RevealRow {
     pub sequence_path: Option<String>,
 }
 
+/// The per-dataset summary (see [`Catalogue::phi_summary`]), without its order.
+const SUMMARY: &str = "SELECT p.reason, p.tag, p.keyword, p.action, p.table_action, p.creator, \
+     COUNT(DISTINCT p.file_id), COUNT(DISTINCT p.value_hash) \
+     FROM phi_findings p JOIN files f ON f.id = p.file_id \
+     WHERE f.status != 'removed' \
+     GROUP BY p.reason, p.tag, p.keyword, p.action, p.creator";
+
+/// What the summary is made of: the examined files still present, and when they were last
+/// examined. Any rescan, removal or new detection changes it.
+fn fingerprint(c: &rusqlite::Connection) -> rusqlite::Result<String> {
+    c.query_row(
+        "SELECT count(*), coalesce(sum(s.file_id), 0), coalesce(max(s.scanned_at), 0), \
+         coalesce(sum(s.scanned_at), 0) \
+         FROM phi_scanned s JOIN files f ON f.id = s.file_id WHERE f.status != 'removed'",
+        [],
+        |r| {
+            Ok(format!(
+                "{}:{}:{}:{}",
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, f64>(2)?,
+                r.get::<_, f64>(3)?
+            ))
+        },
+    )
+}
+
 const FILE_ROW: &str =
     "SELECT p.file_id, f.path, p.tag, p.keyword, p.seq_path, p.reason, p.action, \
      p.table_action, p.creator, p.detail FROM phi_findings p JOIN files f ON f.id = p.file_id \
@@ -180,6 +207,28 @@ impl Catalogue {
                 n += 1;
             }
         }
+        // Keep the summary for the PHI screen when what it is made of changed.
+        let fp = fingerprint(&tx).map_err(err)?;
+        let stored: Option<String> = tx
+            .query_row(
+                "SELECT fingerprint FROM phi_summary_state WHERE id = 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(err)?;
+        if stored.as_deref() != Some(fp.as_str()) {
+            tx.execute("DELETE FROM phi_summary_cache", [])
+                .map_err(err)?;
+            tx.execute(&format!("INSERT INTO phi_summary_cache {SUMMARY}"), [])
+                .map_err(err)?;
+            tx.execute(
+                "INSERT INTO phi_summary_state (id, fingerprint) VALUES (1, ?1) \
+                 ON CONFLICT(id) DO UPDATE SET fingerprint = excluded.fingerprint",
+                [&fp],
+            )
+            .map_err(err)?;
+        }
         tx.commit().map_err(err)?;
         Ok(n)
     }
@@ -188,14 +237,27 @@ impl Catalogue {
     /// files that have a value and of distinct values.
     pub fn phi_summary(&self) -> Result<Vec<PhiSummaryRow>> {
         self.sql(|c| {
-            let mut stmt = c.prepare(
-                "SELECT p.reason, p.tag, p.keyword, p.action, p.table_action, p.creator, \
-                 COUNT(DISTINCT p.file_id), COUNT(DISTINCT p.value_hash) \
-                 FROM phi_findings p JOIN files f ON f.id = p.file_id \
-                 WHERE f.status != 'removed' \
-                 GROUP BY p.reason, p.tag, p.keyword, p.action, p.creator \
-                 ORDER BY p.reason, p.tag, p.keyword",
-            )?;
+            // The stored summary when it is still what the findings say; else computed now.
+            // (A catalogue opened read-only before its migration has no such table: live.)
+            let fresh = match c
+                .query_row(
+                    "SELECT fingerprint FROM phi_summary_state WHERE id = 1",
+                    [],
+                    |r| r.get::<_, String>(0),
+                )
+                .ok()
+            {
+                Some(stored) => stored == fingerprint(c)?,
+                None => false,
+            };
+            let sql = if fresh {
+                "SELECT reason, tag, keyword, action, table_action, creator, files, \
+                 distinct_values FROM phi_summary_cache ORDER BY reason, tag, keyword"
+                    .to_string()
+            } else {
+                format!("{SUMMARY} ORDER BY p.reason, p.tag, p.keyword")
+            };
+            let mut stmt = c.prepare(&sql)?;
             let rows = stmt.query_map([], |r| {
                 Ok(PhiSummaryRow {
                     reason: r.get(0)?,

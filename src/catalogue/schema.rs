@@ -4,7 +4,7 @@
 //! refused rather than misread.
 
 /// Each entry upgrades the schema from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// Version 1: files, the DICOM hierarchy, volumes, every header as JSONB, scans and history.
 const V1: &str = r#"
@@ -406,4 +406,24 @@ CREATE TABLE label_history (
 );
 CREATE INDEX label_history_item ON label_history(item, set_name);
 CREATE INDEX label_history_annotator ON label_history(annotator, at);
+"#;
+
+/// The PHI summary kept between sessions: the per-dataset GROUP BY over every PHI finding
+/// takes about a minute on a million files, so `phi_refresh` stores it with a fingerprint
+/// of what it was computed from, and the PHI screen reads it while the fingerprint holds.
+const V5: &str = r#"
+CREATE TABLE phi_summary_cache (
+    reason           TEXT NOT NULL,
+    tag              INTEGER NOT NULL,
+    keyword          TEXT NOT NULL,
+    action           TEXT NOT NULL,
+    table_action     TEXT NOT NULL,
+    creator          TEXT,
+    files            INTEGER NOT NULL,
+    distinct_values  INTEGER NOT NULL
+);
+CREATE TABLE phi_summary_state (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    fingerprint  TEXT NOT NULL
+);
 "#;
