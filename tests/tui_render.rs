@@ -10,13 +10,11 @@ use ratatui::Terminal;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// A catalogue of the committed fixtures, in a temporary directory.
-fn catalogue() -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let db = tmp.path().join("catalogue.sqlite");
-    let cat = dicura::catalogue::Catalogue::open(&db).unwrap();
+/// Scans `root` into a new catalogue at `db`.
+fn scan_into(db: &Path, root: &Path) {
+    let cat = dicura::catalogue::Catalogue::open(db).unwrap();
     let opts = dicura::scan::ScanOptions {
-        roots: vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")],
+        roots: vec![root.to_path_buf()],
         jobs: 2,
         follow_links: false,
         progress: false,
@@ -24,6 +22,13 @@ fn catalogue() -> (tempfile::TempDir, PathBuf) {
         counters: None,
     };
     dicura::scan::scan(cat, &opts).unwrap();
+}
+
+/// A catalogue of the committed fixtures, in a temporary directory.
+fn catalogue() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("catalogue.sqlite");
+    scan_into(&db, &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures"));
     (tmp, db)
 }
 
@@ -317,16 +322,7 @@ fn findings_pane_lists_rules_jumps_to_the_element_and_acknowledges() {
     let data = tmp.path().join("defects");
     dicura::synth::write_defects(&data).unwrap();
     let db = tmp.path().join("catalogue.sqlite");
-    let cat = dicura::catalogue::Catalogue::open(&db).unwrap();
-    let opts = dicura::scan::ScanOptions {
-        roots: vec![data.clone()],
-        jobs: 2,
-        follow_links: false,
-        progress: false,
-        limits: Default::default(),
-        counters: None,
-    };
-    dicura::scan::scan(cat, &opts).unwrap();
+    scan_into(&db, &data);
     std::env::set_var("XDG_CONFIG_HOME", "/nonexistent-dicura-test-config");
     let (mut a, _) = prepare(&TuiOptions {
         path: Some(db.clone()),
@@ -391,16 +387,7 @@ fn phi_app(read_only: bool) -> (tempfile::TempDir, PathBuf, dicura::synth::Plant
     let data = tmp.path().join("phi");
     let planted = dicura::synth::write_phi_dataset(&data, 3, 2).unwrap();
     let db = tmp.path().join("catalogue.sqlite");
-    let cat = dicura::catalogue::Catalogue::open(&db).unwrap();
-    let opts = dicura::scan::ScanOptions {
-        roots: vec![data],
-        jobs: 2,
-        follow_links: false,
-        progress: false,
-        limits: Default::default(),
-        counters: None,
-    };
-    dicura::scan::scan(cat, &opts).unwrap();
+    scan_into(&db, &data);
     if read_only {
         // Detection must exist before a read-only console can show it.
         dicura::catalogue::Catalogue::open(&db)
@@ -616,16 +603,7 @@ fn preview_pane_shows_slices_windows_and_errors() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let db = tmp.path().join("catalogue.sqlite");
-    let cat = dicura::catalogue::Catalogue::open(&db).unwrap();
-    let opts = dicura::scan::ScanOptions {
-        roots: vec![corpus.join("dicom")],
-        jobs: 2,
-        follow_links: false,
-        progress: false,
-        limits: Default::default(),
-        counters: None,
-    };
-    dicura::scan::scan(cat, &opts).unwrap();
+    scan_into(&db, &corpus.join("dicom"));
     let mut a = app(&db);
     key(&mut a, KeyCode::Char('2'));
     a.set_filter("path:*CT_small.dcm");
