@@ -50,6 +50,24 @@ fn app(db: &Path) -> App {
     app
 }
 
+/// The console on `db` with write access (reveals are audited, labels written).
+fn app_rw(db: &Path) -> App {
+    std::env::set_var("XDG_CONFIG_HOME", "/nonexistent-dicura-test-config");
+    let (mut app, _) = prepare(&TuiOptions {
+        path: Some(db.to_path_buf()),
+        db: db.to_path_buf(),
+        theme: Some("dark".into()),
+        read_only: false,
+        graphics: None,
+        labels: None,
+        annotator: None,
+    })
+    .unwrap();
+    app.db_label = "catalogue.sqlite".into();
+    settle(&mut app);
+    app
+}
+
 /// Applies background results until the worker is idle.
 fn settle(app: &mut App) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -162,7 +180,14 @@ fn browser_navigation_and_metadata_snapshots() {
     assert!(large.contains("M*** J***"), "{large}");
     snapshot("browser_160x48", &large);
 
-    // Reveal the patient row: one row at a time.
+    // Reveal the patient row: refused read-only (a reveal is audited); with write access
+    // one row at a time, recorded first.
+    keys(&mut a, "ggjj");
+    key(&mut a, KeyCode::Char('r'));
+    assert!(a.status.contains("read-only"), "{}", a.status);
+    assert!(!render(&mut a, 120, 30).contains("Müller^Jürgen"));
+    let mut a = app_rw(&db);
+    key(&mut a, KeyCode::Char('2'));
     keys(&mut a, "ggjj");
     key(&mut a, KeyCode::Char('r'));
     let revealed = render(&mut a, 120, 30);
@@ -170,6 +195,12 @@ fn browser_navigation_and_metadata_snapshots() {
         revealed.contains("PAT000001") && revealed.contains("Müller^Jürgen"),
         "{revealed}"
     );
+    let audit = dicura::catalogue::Catalogue::open(&db)
+        .unwrap()
+        .phi_reveals()
+        .unwrap();
+    let kw: Vec<&str> = audit.iter().map(|r| r.keyword.as_str()).collect();
+    assert_eq!(kw, vec!["PatientID", "PatientName"], "newest first");
     key(&mut a, KeyCode::Char('j'));
     assert!(!render(&mut a, 120, 30).contains("Müller^Jürgen"));
 

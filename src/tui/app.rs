@@ -1167,13 +1167,42 @@ impl App {
             _ if k.is(ev, "compare") => self.compare(),
             _ if k.is(ev, "varying") => self.varying(),
             _ if k.is(ev, "reveal") => {
-                self.reveal_row = if self.reveal_row == Some(self.cursor) {
-                    None
-                } else {
-                    Some(self.cursor)
-                };
+                if self.reveal_row == Some(self.cursor) {
+                    self.reveal_row = None;
+                } else if self.audit_patient_reveal() {
+                    self.reveal_row = Some(self.cursor);
+                }
             }
             _ => {}
+        }
+    }
+
+    /// Records the reveal of a patient row's ID and name in the audit table (file 0: a row,
+    /// not a file; the path column names the patient row). Other rows hold nothing masked.
+    fn audit_patient_reveal(&mut self) -> bool {
+        let is_patient = self
+            .selected()
+            .is_some_and(|(_, n)| n.kind == super::tree::Kind::Patient);
+        if !is_patient {
+            return true;
+        }
+        if self.read_only {
+            self.error(
+                "read-only: reveals are recorded in the audit table, which needs write access",
+            );
+            return false;
+        }
+        let who = crate::phi::who();
+        let r = Catalogue::open(&self.db_path).and_then(|cat| {
+            cat.phi_record_reveal(&who, 0, 0x0010_0010, "PatientName", None)?;
+            cat.phi_record_reveal(&who, 0, 0x0010_0020, "PatientID", None)
+        });
+        match r {
+            Ok(()) => true,
+            Err(e) => {
+                self.error(format!("reveal: {e}"));
+                false
+            }
         }
     }
 
