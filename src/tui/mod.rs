@@ -154,7 +154,13 @@ fn event_loop(
     let mut dirty = true;
     loop {
         if dirty {
+            let before = app.preview.drawn_at;
             terminal.draw(|f| view::draw(app, f))?;
+            if before.is_some() && app.preview.drawn_at != before {
+                // A picture moved or left: terminal graphics are not cells, so redraw all.
+                terminal.clear()?;
+                terminal.draw(|f| view::draw(app, f))?;
+            }
             if let Some(text) = app.osc52.take() {
                 osc52(&text);
             }

@@ -91,6 +91,9 @@ pub struct PreviewView {
     pub cells: (u16, u16),
     pub protocol: ProtocolType,
     pub last_millis: Option<f64>,
+    /// Where the last frame drew a picture (set while drawing): when it moves or goes, the
+    /// console clears the screen, so no stale pixels stay behind.
+    pub drawn_at: Option<ratatui::layout::Rect>,
     tx: Sender<Request>,
     pub rx: Receiver<Answer>,
 }
@@ -117,6 +120,7 @@ impl PreviewView {
             cells: (0, 0),
             protocol,
             last_millis: None,
+            drawn_at: None,
             tx,
             rx,
         }

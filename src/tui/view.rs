@@ -13,6 +13,7 @@ use ratatui::Frame;
 
 /// Draws the whole screen.
 pub fn draw(app: &mut App, f: &mut Frame) {
+    app.preview.drawn_at = None;
     let area = f.area();
     f.render_widget(Block::default().style(app.theme.base), area);
     let [tabs, body, status] = Layout::vertical([
@@ -743,6 +744,9 @@ pub fn draw_preview(app: &mut App, f: &mut Frame, area: Rect) {
     ])
     .areas(middle);
     app.preview.resized((image.width, image.height));
+    if app.preview.pictures && app.preview.error.is_none() && app.preview.shown.is_some() {
+        app.preview.drawn_at = Some(image);
+    }
     let pv = &app.preview;
     if let Some(e) = &pv.error {
         f.render_widget(
