@@ -136,7 +136,7 @@ pub struct ViewArgs {
     pub time: usize,
     #[command(flatten)]
     pub win: WindowArgs,
-    /// Terminal graphics protocol [default: detected]
+    /// Terminal graphics protocol [default: the config file's `graphics`, else detected]
     #[arg(long, value_enum)]
     pub graphics: Option<Graphics>,
 }
@@ -238,7 +238,12 @@ fn describe(r: &preview::Rendered) -> String {
 pub fn view(out: &mut impl Write, a: &ViewArgs) -> anyhow::Result<i32> {
     let source = source_of(std::slice::from_ref(&a.file))?;
     let mut opened = preview::open(&source)?;
-    let graphics = a.graphics.unwrap_or_else(detect_graphics);
+    // --graphics, else the config file's `graphics` (as in the console), else detected.
+    let configured = crate::tui::keys::load_config()
+        .ok()
+        .and_then(|c| c.graphics)
+        .and_then(|g| <Graphics as clap::ValueEnum>::from_str(&g, true).ok());
+    let graphics = a.graphics.or(configured).unwrap_or_else(detect_graphics);
     let (cols, rows) = crossterm::terminal::size().unwrap_or((80, 24));
     let rows = rows.saturating_sub(2).max(1);
     // Pixel size of the text area if the terminal tells it, else a common cell size.
