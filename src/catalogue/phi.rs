@@ -49,6 +49,35 @@ pub struct RevealRow {
     pub sequence_path: Option<String>,
 }
 
+/// What detection reads for one file: its stored DICOM header (compact JSON), or its
+/// NIfTI/Analyze text fields with dims and pixdim (JSON arrays).
+enum Input {
+    Dicom(Option<String>),
+    Volume(Option<(VolumeText, String, String)>),
+}
+
+/// The PHI findings of one file (pure: runs on the rayon pool).
+fn detect_one(fpath: &str, input: Input) -> Vec<Finding> {
+    match input {
+        Input::Dicom(json) => json
+            .and_then(|j| serde_json::from_str::<serde_json::Value>(&j).ok())
+            .map(|h| detect::detect_dicom(&h, fpath))
+            .unwrap_or_default(),
+        Input::Volume(v) => v
+            .map(|(mut vt, dims, pixdim)| {
+                let d: Vec<f64> = serde_json::from_str(&dims).unwrap_or_default();
+                let p: Vec<f64> = serde_json::from_str(&pixdim).unwrap_or_default();
+                for i in 0..3 {
+                    let n = d.get(i).copied().unwrap_or(0.0);
+                    let s = p.get(i + 1).copied().unwrap_or(0.0).abs();
+                    vt.extent_mm[i] = n * s;
+                }
+                detect::detect_volume(&vt, fpath)
+            })
+            .unwrap_or_default(),
+    }
+}
+
 /// The per-dataset summary (see [`Catalogue::phi_summary`]), without its order.
 const SUMMARY: &str = "SELECT p.reason, p.tag, p.keyword, p.action, p.table_action, p.creator, \
      COUNT(DISTINCT p.file_id), COUNT(DISTINCT p.value_hash) \
@@ -146,65 +175,68 @@ impl Catalogue {
                      ON CONFLICT(file_id) DO UPDATE SET scanned_at = excluded.scanned_at",
                 )
                 .map_err(err)?;
-            for (id, fpath, scanned_at, kind) in files {
-                let findings: Vec<Finding> = if kind == "dicom" {
-                    let json: Option<String> = header
-                        .query_row([id], |r| r.get(0))
-                        .optional()
-                        .map_err(err)?;
-                    json.and_then(|j| serde_json::from_str::<serde_json::Value>(&j).ok())
-                        .map(|h| detect::detect_dicom(&h, &fpath))
-                        .unwrap_or_default()
-                } else {
-                    let v = volume
-                        .query_row([id], |r| {
-                            let dims: String = r.get(5)?;
-                            let pixdim: String = r.get(6)?;
-                            Ok((
-                                VolumeText {
-                                    descrip: r.get(0)?,
-                                    aux_file: r.get(1)?,
-                                    intent_name: r.get(2)?,
-                                    db_name: r.get(3)?,
-                                    extensions: r.get(4)?,
-                                    extent_mm: [0.0; 3],
-                                },
-                                dims,
-                                pixdim,
-                            ))
-                        })
-                        .optional()
-                        .map_err(err)?;
-                    v.map(|(mut vt, dims, pixdim)| {
-                        let d: Vec<f64> = serde_json::from_str(&dims).unwrap_or_default();
-                        let p: Vec<f64> = serde_json::from_str(&pixdim).unwrap_or_default();
-                        for i in 0..3 {
-                            let n = d.get(i).copied().unwrap_or(0.0);
-                            let s = p.get(i + 1).copied().unwrap_or(0.0).abs();
-                            vt.extent_mm[i] = n * s;
-                        }
-                        detect::detect_volume(&vt, &fpath)
-                    })
-                    .unwrap_or_default()
-                };
-                del.execute([id]).map_err(err)?;
-                for f in &findings {
-                    ins.execute(params![
-                        id,
-                        i64::from(f.tag),
-                        f.keyword,
-                        f.sequence_path,
-                        f.reason.as_str(),
-                        f.action,
-                        f.table_action,
-                        f.creator,
-                        f.detail,
-                        f.value_hash,
-                    ])
-                    .map_err(err)?;
+            // In chunks: read the stored headers, detect in parallel (the CPU part), write
+            // in this one transaction.
+            for chunk in files.chunks(2000) {
+                let mut inputs: Vec<(i64, String, f64, Input)> = Vec::with_capacity(chunk.len());
+                for (id, fpath, scanned_at, kind) in chunk {
+                    let input = if kind == "dicom" {
+                        let json: Option<String> = header
+                            .query_row([id], |r| r.get(0))
+                            .optional()
+                            .map_err(err)?;
+                        Input::Dicom(json)
+                    } else {
+                        let v = volume
+                            .query_row([id], |r| {
+                                let dims: String = r.get(5)?;
+                                let pixdim: String = r.get(6)?;
+                                Ok((
+                                    VolumeText {
+                                        descrip: r.get(0)?,
+                                        aux_file: r.get(1)?,
+                                        intent_name: r.get(2)?,
+                                        db_name: r.get(3)?,
+                                        extensions: r.get(4)?,
+                                        extent_mm: [0.0; 3],
+                                    },
+                                    dims,
+                                    pixdim,
+                                ))
+                            })
+                            .optional()
+                            .map_err(err)?;
+                        Input::Volume(v)
+                    };
+                    inputs.push((*id, fpath.clone(), *scanned_at, input));
                 }
-                mark.execute(params![id, scanned_at]).map_err(err)?;
-                n += 1;
+                use rayon::prelude::*;
+                let detected: Vec<(i64, f64, Vec<Finding>)> = inputs
+                    .into_par_iter()
+                    .map(|(id, fpath, scanned_at, input)| {
+                        (id, scanned_at, detect_one(&fpath, input))
+                    })
+                    .collect();
+                for (id, scanned_at, findings) in detected {
+                    del.execute([id]).map_err(err)?;
+                    for f in &findings {
+                        ins.execute(params![
+                            id,
+                            i64::from(f.tag),
+                            f.keyword,
+                            f.sequence_path,
+                            f.reason.as_str(),
+                            f.action,
+                            f.table_action,
+                            f.creator,
+                            f.detail,
+                            f.value_hash,
+                        ])
+                        .map_err(err)?;
+                    }
+                    mark.execute(params![id, scanned_at]).map_err(err)?;
+                    n += 1;
+                }
             }
         }
         // Keep the summary for the PHI screen when what it is made of changed.
