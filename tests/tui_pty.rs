@@ -272,6 +272,13 @@ key = "3"
     t.wait("the labelling screen", |s| {
         s.contains("Label quality (instance)") && s.contains("0/25 labelled")
     });
+    // The help lists the scheme's categories (at its end).
+    t.send("?G");
+    t.wait("the scheme in the help", |s| {
+        s.contains("Label scheme") && s.contains("3  unusable")
+    });
+    t.send("x");
+    t.wait("the help closed", |s| !s.contains("Label scheme"));
     // 11 labels, undo the last, skip the item it was on, a note on the next one.
     t.send("12312312312");
     t.wait("11 labels", |s| s.contains("11/25 labelled"));

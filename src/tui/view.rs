@@ -1437,7 +1437,40 @@ pub fn help_lines(app: &App) -> Vec<String> {
         "  w header windows (and VOI LUTs) · W CT presets · a auto (1st–99th percentile)".into(),
         "  f full range · d default · H/L narrower/wider · J/K lower/raise the centre".into(),
         "  i invert · z fit / 1:1 · t/T next/previous time point · p closes".into(),
+        String::new(),
+        "Labelling (6): a category key labels the item and moves on · s skip · j/k move".into(),
+        "  u undo · U/Ctrl-r redo · x uncertain · n note · Tab next set · [ ] slices".into(),
+        "  { } header windows / presets · | auto · :goto PATH|UID · :history · :adjudicate".into(),
+        "  :advance next|unlabelled · :scheme load|save FILE · :scheme edit · q leaves".into(),
     ]);
+    // The label scheme's categories with their descriptions.
+    if let Some(scheme) = &app.labels.scheme {
+        v.push(String::new());
+        v.push("Label scheme".into());
+        for set in &scheme.sets {
+            v.push(format!(
+                "  {} ({}{}){}",
+                set.name,
+                set.level,
+                if set.multi { ", several per item" } else { "" },
+                set.description
+                    .as_deref()
+                    .map(|d| format!(": {d}"))
+                    .unwrap_or_default()
+            ));
+            for c in &set.categories {
+                v.push(format!(
+                    "    {}  {}{}",
+                    c.key,
+                    c.name,
+                    c.description
+                        .as_deref()
+                        .map(|d| format!(" — {d}"))
+                        .unwrap_or_default()
+                ));
+            }
+        }
+    }
     v
 }
 
