@@ -32,14 +32,15 @@ fn catalogue() -> (tempfile::TempDir, PathBuf) {
     (tmp, db)
 }
 
-fn app(db: &Path) -> App {
-    // No user configuration, whatever the machine has.
+/// The console on `db`, read-only (the browser) or with write access (reveals are audited,
+/// labels written), with no user configuration whatever the machine has.
+fn console(db: &Path, read_only: bool) -> App {
     std::env::set_var("XDG_CONFIG_HOME", "/nonexistent-dicura-test-config");
     let (mut app, _) = prepare(&TuiOptions {
         path: Some(db.to_path_buf()),
         db: db.to_path_buf(),
         theme: Some("dark".into()),
-        read_only: true,
+        read_only,
         graphics: None,
         labels: None,
         annotator: None,
@@ -50,22 +51,12 @@ fn app(db: &Path) -> App {
     app
 }
 
-/// The console on `db` with write access (reveals are audited, labels written).
+fn app(db: &Path) -> App {
+    console(db, true)
+}
+
 fn app_rw(db: &Path) -> App {
-    std::env::set_var("XDG_CONFIG_HOME", "/nonexistent-dicura-test-config");
-    let (mut app, _) = prepare(&TuiOptions {
-        path: Some(db.to_path_buf()),
-        db: db.to_path_buf(),
-        theme: Some("dark".into()),
-        read_only: false,
-        graphics: None,
-        labels: None,
-        annotator: None,
-    })
-    .unwrap();
-    app.db_label = "catalogue.sqlite".into();
-    settle(&mut app);
-    app
+    console(db, false)
 }
 
 /// Applies background results until the worker is idle.
@@ -354,19 +345,7 @@ fn findings_pane_lists_rules_jumps_to_the_element_and_acknowledges() {
     dicura::synth::write_defects(&data).unwrap();
     let db = tmp.path().join("catalogue.sqlite");
     scan_into(&db, &data);
-    std::env::set_var("XDG_CONFIG_HOME", "/nonexistent-dicura-test-config");
-    let (mut a, _) = prepare(&TuiOptions {
-        path: Some(db.clone()),
-        db: db.clone(),
-        theme: Some("dark".into()),
-        read_only: false,
-        graphics: None,
-        labels: None,
-        annotator: None,
-    })
-    .unwrap();
-    a.db_label = "catalogue.sqlite".into();
-    settle(&mut a);
+    let mut a = console(&db, false);
     key(&mut a, KeyCode::Char('4'));
     assert_eq!(a.screen, Screen::Findings);
     assert!(
@@ -426,19 +405,7 @@ fn phi_app(read_only: bool) -> (tempfile::TempDir, PathBuf, dicura::synth::Plant
             .phi_refresh()
             .unwrap();
     }
-    std::env::set_var("XDG_CONFIG_HOME", "/nonexistent-dicura-test-config");
-    let (mut a, _) = prepare(&TuiOptions {
-        path: Some(db.clone()),
-        db: db.clone(),
-        theme: Some("dark".into()),
-        read_only,
-        graphics: None,
-        labels: None,
-        annotator: None,
-    })
-    .unwrap();
-    a.db_label = "catalogue.sqlite".into();
-    settle(&mut a);
+    let a = console(&db, read_only);
     (tmp, db, planted, a)
 }
 

@@ -586,13 +586,28 @@ impl App {
     }
 
     fn label_undo(&mut self) {
+        self.label_step(false);
+    }
+
+    fn label_redo(&mut self) {
+        self.label_step(true);
+    }
+
+    /// Undoes (or redoes) the session's last change and shows the item it was on.
+    fn label_step(&mut self, redo: bool) {
         let Some(w) = self.labels.wcat.as_ref() else {
             return;
         };
-        match self.labels.session.undo(w) {
+        let (done, what) = if redo {
+            (self.labels.session.redo(w), "redo")
+        } else {
+            (self.labels.session.undo(w), "undo")
+        };
+        match done {
             Ok(Some(c)) => {
                 self.message(format!(
-                    "undone: {} of {}",
+                    "{}: {} of {}",
+                    if redo { "redone" } else { "undone" },
                     c.action.as_str(),
                     short(&c.item)
                 ));
@@ -603,27 +618,8 @@ impl App {
                 self.labels_show(item);
                 self.labels_progress(true);
             }
-            Ok(None) => self.message("nothing to undo"),
-            Err(e) => self.error(format!("undo: {e}")),
-        }
-    }
-
-    fn label_redo(&mut self) {
-        let Some(w) = self.labels.wcat.as_ref() else {
-            return;
-        };
-        match self.labels.session.redo(w) {
-            Ok(Some(c)) => {
-                self.message(format!(
-                    "redone: {} of {}",
-                    c.action.as_str(),
-                    short(&c.item)
-                ));
-                self.label_item_changed();
-                self.labels_progress(true);
-            }
-            Ok(None) => self.message("nothing to redo"),
-            Err(e) => self.error(format!("redo: {e}")),
+            Ok(None) => self.message(format!("nothing to {what}")),
+            Err(e) => self.error(format!("{what}: {e}")),
         }
     }
 

@@ -60,6 +60,17 @@ impl PhiView {
     pub fn selected_summary(&self) -> Option<&PhiSummaryRow> {
         self.summary.get(self.cursor)
     }
+
+    /// The summary row the screen is about: the open one (files level), else the selected.
+    pub fn current(&self) -> Option<&PhiSummaryRow> {
+        match &self.open {
+            Some((reason, tag, keyword)) => self
+                .summary
+                .iter()
+                .find(|r| &r.reason == reason && r.tag == *tag && &r.keyword == keyword),
+            None => self.selected_summary(),
+        }
+    }
 }
 
 /// The plan target a summary row stands for (`None` for risks the plan cannot change).
@@ -254,20 +265,8 @@ impl App {
         }
     }
 
-    /// The summary row the plan keys act on: the selected one, or the open one.
-    fn phi_row(&self) -> Option<&PhiSummaryRow> {
-        match &self.phi.open {
-            Some((reason, tag, keyword)) => self
-                .phi
-                .summary
-                .iter()
-                .find(|r| &r.reason == reason && r.tag == *tag && &r.keyword == keyword),
-            None => self.phi.selected_summary(),
-        }
-    }
-
     fn phi_target(&mut self) -> Option<String> {
-        let target = self.phi_row().and_then(plan_target);
+        let target = self.phi.current().and_then(plan_target);
         if target.is_none() {
             self.error("the plan decides attributes, private creators and NIfTI fields; this row is a risk to look at");
         }

@@ -132,17 +132,29 @@ impl PreviewView {
         if self.key.as_ref() == Some(&key) {
             return;
         }
-        let middle = !matches!(source, Source::Dicom { .. });
+        self.view = self.fresh_view(&source);
         self.key = Some(key);
         self.source = Some(source);
-        self.view.index = if middle { MIDDLE } else { 0 };
-        self.view.axis = None;
-        self.view.time = 0;
-        if matches!(self.view.window, Window::Header(_) | Window::VoiLut(_)) {
-            self.view.window = Window::Default;
-        }
         self.error = None;
         self.request();
+    }
+
+    /// The view a newly selected source starts with: its first frame (a file) or middle
+    /// image (series, volume), the stored orientation, the first time point; the window
+    /// choice carries over unless it was one of the previous file's own windows.
+    fn fresh_view(&self, source: &Source) -> View {
+        let mut view = self.view.clone();
+        view.index = if matches!(source, Source::Dicom { .. }) {
+            0
+        } else {
+            MIDDLE
+        };
+        view.axis = None;
+        view.time = 0;
+        if matches!(view.window, Window::Header(_) | Window::VoiLut(_)) {
+            view.window = Window::Default;
+        }
+        view
     }
 
     /// Nothing to preview here (a patient, a study, a non-image file).
@@ -177,17 +189,7 @@ impl PreviewView {
         if self.cells.0 == 0 || self.cells.1 == 0 {
             return;
         }
-        let mut view = self.view.clone();
-        view.index = if matches!(source, Source::Dicom { .. }) {
-            0
-        } else {
-            MIDDLE
-        };
-        view.axis = None;
-        view.time = 0;
-        if matches!(view.window, Window::Header(_) | Window::VoiLut(_)) {
-            view.window = Window::Default;
-        }
+        let view = self.fresh_view(&source);
         let _ = self.tx.send(Request {
             key,
             source,

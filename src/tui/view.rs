@@ -476,12 +476,7 @@ fn draw_phi(app: &mut App, f: &mut Frame, area: Rect) {
     let title = match &pv.open {
         None => format!(" PHI: {} attributes, creators and risks ", pv.summary.len()),
         Some((reason, _, keyword)) => {
-            let total = app
-                .phi
-                .summary
-                .iter()
-                .find(|r| &r.reason == reason && &r.keyword == keyword)
-                .map_or(0, |r| r.files);
+            let total = pv.current().map_or(0, |r| r.files);
             let shown = if pv.rows.len() >= ROW_LIMIT {
                 format!(" (first {ROW_LIMIT})")
             } else {
@@ -605,13 +600,7 @@ fn draw_phi_detail(app: &mut App, f: &mut Frame, area: Rect) {
     use super::phi_pane::{action_words, plan_rule, plan_target};
     let t = app.theme.clone();
     let pv = &app.phi;
-    let row = match &pv.open {
-        Some((reason, tag, keyword)) => pv
-            .summary
-            .iter()
-            .find(|r| &r.reason == reason && r.tag == *tag && &r.keyword == keyword),
-        None => pv.selected_summary(),
-    };
+    let row = pv.current();
     let mut lines: Vec<Line> = Vec::new();
     if let Some(r) = row {
         lines.push(Line::from(Span::styled(r.keyword.clone(), t.title)));
