@@ -98,6 +98,10 @@ fn facts_of(cat: &Catalogue, item: &LabelItem) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let file = match item.item.level {
         Level::Instance | Level::Volume => Some(item.id),
+        Level::Series => cat
+            .series_files(item.id)
+            .ok()
+            .and_then(|f| f.first().copied()),
         _ => cat
             .item_files(&item.item)
             .ok()
